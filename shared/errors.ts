@@ -1,0 +1,79 @@
+// The few typed errors of ZoneRelay: each knows its SMTP reply, enhanced status code and HTTP status, so SMTP
+// intake, the HTTP API and delivery outcomes speak the same language.
+
+export type ErrorKind =
+  | "message-too-large"
+  | "too-many-recipients"
+  | "mail-loop"
+  | "invalid-address"
+  | "invalid-request"
+  | "relay-denied"
+  | "auth-required"
+  | "auth-failed"
+  | "zone-not-allowed"
+  | "header-injection"
+  | "storage-unavailable"
+  | "not-found"
+  | "internal";
+
+interface ReplySpec {
+  smtp: number;
+  enhanced: string;
+  http: number;
+  temporary: boolean;
+  title: string;
+}
+
+/** Every reply code intake sends for an error, in one place (RFC 5321 §4.2.3, RFC 3463). */
+export const REPLY_TABLE: Record<ErrorKind, ReplySpec> = {
+  "message-too-large": { smtp: 552, enhanced: "5.3.4", http: 413, temporary: false, title: "Message too large" },
+  "too-many-recipients": { smtp: 452, enhanced: "4.5.3", http: 422, temporary: true, title: "Too many recipients" },
+  "mail-loop": { smtp: 554, enhanced: "5.4.6", http: 422, temporary: false, title: "Mail loop detected" },
+  "invalid-address": { smtp: 553, enhanced: "5.1.3", http: 422, temporary: false, title: "Invalid address" },
+  "invalid-request": { smtp: 501, enhanced: "5.5.4", http: 400, temporary: false, title: "Invalid request" },
+  "relay-denied": { smtp: 554, enhanced: "5.7.1", http: 403, temporary: false, title: "Relay access denied" },
+  "auth-required": { smtp: 530, enhanced: "5.7.0", http: 401, temporary: false, title: "Authentication required" },
+  "auth-failed": { smtp: 535, enhanced: "5.7.8", http: 401, temporary: false, title: "Authentication failed" },
+  "zone-not-allowed": { smtp: 550, enhanced: "5.7.1", http: 403, temporary: false, title: "Zone not allowed" },
+  "header-injection": { smtp: 554, enhanced: "5.6.0", http: 422, temporary: false, title: "Invalid header value" },
+  "storage-unavailable": { smtp: 451, enhanced: "4.3.0", http: 503, temporary: true, title: "Storage unavailable" },
+  "not-found": { smtp: 550, enhanced: "5.1.1", http: 404, temporary: false, title: "Not found" },
+  internal: { smtp: 451, enhanced: "4.3.0", http: 500, temporary: true, title: "Internal error" },
+};
+
+export class MailError extends Error {
+  readonly smtpCode: number;
+  readonly enhanced: string;
+  readonly httpStatus: number;
+  readonly temporary: boolean;
+
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** The request field at fault, for problem+json bodies. */
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "MailError";
+    const spec = REPLY_TABLE[kind];
+    this.smtpCode = spec.smtp;
+    this.enhanced = spec.enhanced;
+    this.httpStatus = spec.http;
+    this.temporary = spec.temporary;
+  }
+
+  /** The SMTP reply text without the code, e.g. "5.3.4 Message too large". */
+  get smtpText(): string {
+    return `${this.enhanced} ${this.message}`;
+  }
+}
+
+/** Anything that is not a MailError is an internal, temporary failure: never turn the unknown into a 5xx. */
+export function toMailError(err: unknown): MailError {
+  if (err instanceof MailError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (err && typeof err === "object" && "code" in err && ["ENOSPC", "EDQUOT", "EIO", "EROFS"].includes(String(err.code))) {
+    return new MailError("storage-unavailable", `Storage unavailable: ${message}`);
+  }
+  return new MailError("internal", "Temporary local problem, try again later");
+}

@@ -1,0 +1,33 @@
+// What intake (SMTP or HTTP) hands to the submit pipeline, and what it gets back once the message is durable.
+import type { Readable } from "node:stream";
+import type { MessageSource } from "../domain/envelope.ts";
+
+export interface SubmitInput {
+  /** Envelope sender; "" for the null sender. */
+  from: string;
+  /** Envelope recipients (already validated as addresses). */
+  to: string[];
+  /** The raw RFC 5322 message (headers + body), streamed; line endings are normalised to CRLF on the way. */
+  body: Readable;
+  source: MessageSource;
+  /** Zone chosen by the API key, the request or the SMTP interface; else routing decides. */
+  zone?: string;
+  /** Zones the caller may use (API key / user scope); undefined = all. */
+  allowedZones?: readonly string[];
+  /** Earliest delivery time (API `sendAt`). */
+  notBefore?: number;
+  /** Largest message accepted, counted while streaming. */
+  maxSize: number;
+  idempotency?: { scope: string; key: string };
+}
+
+export interface SubmitResult {
+  messageId: string;
+  /** The Message-ID header of the stored message. */
+  messageIdHeader: string;
+  /** True when an Idempotency-Key matched an earlier submission: nothing new was queued. */
+  duplicate: boolean;
+  deliveries: { id: string; recipient: string; zone: string }[];
+}
+
+export type Submit = (input: SubmitInput) => Promise<SubmitResult>;

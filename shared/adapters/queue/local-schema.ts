@@ -1,0 +1,56 @@
+// SQLite schema of the local queue: one row per message, one per recipient delivery, one per attempt.
+export const LOCAL_QUEUE_SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id TEXT PRIMARY KEY,
+  body_id TEXT NOT NULL,
+  sender TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  message_id_header TEXT NOT NULL,
+  subject TEXT,
+  source TEXT NOT NULL,
+  open_deliveries INTEGER NOT NULL,
+  body_removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_finished ON messages(open_deliveries, body_removed);
+CREATE INDEX IF NOT EXISTS messages_body ON messages(body_id);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+  id TEXT PRIMARY KEY,
+  message_id TEXT NOT NULL REFERENCES messages(id),
+  zone TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  last_response TEXT,
+  updated_at INTEGER NOT NULL
+);
+-- Only open deliveries are in the due index, so finished history costs nothing to leasing.
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(zone, next_attempt_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries(message_id);
+
+CREATE TABLE IF NOT EXISTS attempts (
+  delivery_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  response TEXT NOT NULL,
+  category TEXT,
+  local_address TEXT,
+  mx TEXT,
+  tls INTEGER
+);
+CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+
+CREATE TABLE IF NOT EXISTS idempotency (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+`;

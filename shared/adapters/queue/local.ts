@@ -1,0 +1,282 @@
+// Queue on a local SQLite file (WAL, synchronous=FULL): the embedded mode's durable queue.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { Attempt, Delivery, LeasedDelivery, MessageRecord } from "../../domain/envelope.ts";
+import { type Clock, systemClock } from "../../ports/clock.ts";
+import type { Queue } from "../../ports/queue.ts";
+import { LOCAL_QUEUE_SCHEMA } from "./local-schema.ts";
+
+interface MessageRow {
+  id: string;
+  body_id: string;
+  sender: string;
+  size: number;
+  received_at: number;
+  message_id_header: string;
+  subject: string | null;
+  source: string;
+}
+interface DeliveryRow {
+  id: string;
+  message_id: string;
+  zone: string;
+  recipient: string;
+  domain: string;
+  state: Delivery["state"];
+  attempts: number;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number;
+  last_response: string | null;
+  updated_at: number;
+}
+interface AttemptRow {
+  delivery_id: string;
+  at: number;
+  duration_ms: number;
+  outcome: Attempt["outcome"];
+  response: string;
+  category: string | null;
+  local_address: string | null;
+  mx: string | null;
+  tls: number | null;
+}
+
+const toMessage = (r: MessageRow): MessageRecord => ({
+  id: r.id,
+  bodyId: r.body_id,
+  from: r.sender,
+  size: r.size,
+  receivedAt: r.received_at,
+  messageIdHeader: r.message_id_header,
+  ...(r.subject === null ? {} : { subject: r.subject }),
+  source: JSON.parse(r.source),
+});
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  id: r.id,
+  messageId: r.message_id,
+  zone: r.zone,
+  recipient: r.recipient,
+  domain: r.domain,
+  state: r.state,
+  attempts: r.attempts,
+  nextAttemptAt: r.next_attempt_at,
+  ...(r.last_response === null ? {} : { lastResponse: r.last_response }),
+  updatedAt: r.updated_at,
+});
+const toAttempt = (r: AttemptRow): Attempt => ({
+  deliveryId: r.delivery_id,
+  at: r.at,
+  durationMs: r.duration_ms,
+  outcome: r.outcome,
+  response: r.response,
+  ...(r.category === null ? {} : { category: r.category }),
+  ...(r.local_address === null ? {} : { localAddress: r.local_address }),
+  ...(r.mx === null ? {} : { mx: r.mx }),
+  ...(r.tls === null ? {} : { tls: r.tls === 1 }),
+});
+
+export function createLocalQueue(options: { path: string; clock?: Clock }): Queue {
+  const clock = options.clock ?? systemClock;
+  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path);
+  db.pragma("journal_mode = WAL");
+  // FULL: every commit is fsynced, so a 250 after enqueue survives power loss, not just a crash.
+  db.pragma("synchronous = FULL");
+  db.pragma("busy_timeout = 5000");
+  db.exec(LOCAL_QUEUE_SCHEMA);
+  let lastError: string | undefined;
+
+  const st = {
+    insertMessage: db.prepare(
+      `INSERT INTO messages (id, body_id, sender, size, received_at, message_id_header, subject, source, open_deliveries)
+       VALUES (@id, @bodyId, @from, @size, @receivedAt, @messageIdHeader, @subject, @source, @open)`,
+    ),
+    insertDelivery: db.prepare(
+      `INSERT INTO deliveries (id, message_id, zone, recipient, domain, state, next_attempt_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+    ),
+    findIdempotent: db.prepare("SELECT message_id FROM idempotency WHERE scope = ? AND key = ? AND expires_at > ?"),
+    upsertIdempotent: db.prepare(
+      "INSERT OR REPLACE INTO idempotency (scope, key, message_id, expires_at) VALUES (?, ?, ?, ?)",
+    ),
+    pruneIdempotent: db.prepare("DELETE FROM idempotency WHERE expires_at <= ?"),
+    due: db.prepare(
+      `SELECT id FROM deliveries WHERE zone = ? AND state IN ('queued', 'deferred') AND next_attempt_at <= ?
+       AND lease_expires_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+    ),
+    takeLease: db.prepare("UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id = ?"),
+    leasedRows: db.prepare(
+      `SELECT d.*, m.id AS m_id, m.body_id, m.sender, m.size, m.received_at, m.message_id_header, m.subject, m.source
+       FROM deliveries d JOIN messages m ON m.id = d.message_id
+       WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.domain, d.next_attempt_at`,
+    ),
+    renew: db.prepare(
+      `UPDATE deliveries SET lease_expires_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?
+       AND state IN ('queued', 'deferred')`,
+    ),
+    complete: db.prepare(
+      `UPDATE deliveries SET state = @state, attempts = attempts + 1, next_attempt_at = @next, lease_owner = NULL,
+       lease_expires_at = 0, last_response = @response, updated_at = @now
+       WHERE id = @id AND lease_owner = @owner AND state IN ('queued', 'deferred')`,
+    ),
+    insertAttempt: db.prepare(
+      `INSERT INTO attempts (delivery_id, at, duration_ms, outcome, response, category, local_address, mx, tls)
+       VALUES (@deliveryId, @at, @durationMs, @outcome, @response, @category, @localAddress, @mx, @tls)`,
+    ),
+    closeOne: db.prepare(
+      "UPDATE messages SET open_deliveries = open_deliveries - 1 WHERE id = (SELECT message_id FROM deliveries WHERE id = ?)",
+    ),
+    release: db.prepare(
+      "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE lease_owner = ? AND state IN ('queued', 'deferred')",
+    ),
+    cancel: db.prepare(
+      `UPDATE deliveries SET state = 'cancelled', lease_owner = NULL, lease_expires_at = 0, updated_at = ?,
+       last_response = 'cancelled' WHERE message_id = ? AND state IN ('queued', 'deferred')`,
+    ),
+    closeMany: db.prepare("UPDATE messages SET open_deliveries = open_deliveries - ? WHERE id = ?"),
+    message: db.prepare("SELECT * FROM messages WHERE id = ?"),
+    deliveriesOf: db.prepare("SELECT * FROM deliveries WHERE message_id = ? ORDER BY rowid"),
+    attemptsOf: db.prepare(
+      "SELECT * FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE message_id = ?) ORDER BY at, rowid",
+    ),
+    nextDue: db.prepare(
+      `SELECT MIN(MAX(next_attempt_at, lease_expires_at)) AS t FROM deliveries
+       WHERE zone = ? AND state IN ('queued', 'deferred')`,
+    ),
+    finished: db.prepare("SELECT id, body_id FROM messages WHERE open_deliveries = 0 AND body_removed = 0 LIMIT ?"),
+    bodyRemoved: db.prepare("UPDATE messages SET body_removed = 1 WHERE id = ?"),
+    hasBody: db.prepare("SELECT 1 FROM messages WHERE body_id = ? AND body_removed = 0 LIMIT 1"),
+  };
+
+  /** Runs a statement group, remembering a storage failure so intake can refuse quickly. */
+  function guarded<T>(work: () => T): Promise<T> {
+    try {
+      const result = work();
+      lastError = undefined;
+      return Promise.resolve(result);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (/SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT)/.test(code)) lastError = `local queue: ${code}`;
+      return Promise.reject(err);
+    }
+  }
+
+  const enqueueTx = db.transaction(
+    (message: MessageRecord, deliveries: Parameters<Queue["enqueue"]>[1], claim?: Parameters<Queue["enqueue"]>[2]) => {
+      const now = clock.now();
+      if (claim) {
+        const existing = st.findIdempotent.get(claim.scope, claim.key, now) as { message_id: string } | undefined;
+        if (existing) return { created: false as const, existingMessageId: existing.message_id };
+        st.pruneIdempotent.run(now);
+        st.upsertIdempotent.run(claim.scope, claim.key, message.id, claim.expiresAt);
+      }
+      st.insertMessage.run({
+        ...message,
+        subject: message.subject ?? null,
+        source: JSON.stringify(message.source),
+        open: deliveries.length,
+      });
+      for (const d of deliveries) {
+        st.insertDelivery.run(d.id, message.id, d.zone, d.recipient, d.domain, d.nextAttemptAt ?? now, now);
+      }
+      return { created: true as const };
+    },
+  );
+
+  const leaseTx = db.transaction((zone: string, owner: string, limit: number, until: number, now: number) => {
+    const ids = (st.due.all(zone, now, now, limit) as { id: string }[]).map((r) => r.id);
+    for (const id of ids) st.takeLease.run(owner, until, id);
+    return ids;
+  });
+
+  const completeTx = db.transaction((id: string, owner: string, completion: Parameters<Queue["complete"]>[2]) => {
+    const now = clock.now();
+    const a = completion.attempt;
+    const state = completion.outcome === "deferred" ? "deferred" : completion.outcome;
+    const next = completion.outcome === "deferred" ? completion.nextAttemptAt : now;
+    const changed = st.complete.run({ state, next, response: a.response, now, id, owner }).changes > 0;
+    if (!changed) return false;
+    st.insertAttempt.run({
+      deliveryId: id,
+      at: a.at,
+      durationMs: a.durationMs,
+      outcome: a.outcome,
+      response: a.response,
+      category: a.category ?? null,
+      localAddress: a.localAddress ?? null,
+      mx: a.mx ?? null,
+      tls: a.tls === undefined ? null : a.tls ? 1 : 0,
+    });
+    if (state !== "deferred") st.closeOne.run(id);
+    return true;
+  });
+
+  const cancelTx = db.transaction((messageId: string, now: number) => {
+    const n = st.cancel.run(now, messageId).changes;
+    if (n > 0) st.closeMany.run(n, messageId);
+    return n;
+  });
+
+  return {
+    enqueue: (message, deliveries, claim) => guarded(() => enqueueTx(message, deliveries, claim)),
+
+    lease: (zone, { owner, limit, leaseMs, now }) =>
+      guarded(() => {
+        const ids = leaseTx(zone, owner, limit, now + leaseMs, now);
+        if (ids.length === 0) return [];
+        const rows = st.leasedRows.all(JSON.stringify(ids)) as (DeliveryRow & MessageRow & { m_id: string })[];
+        return rows.map(
+          (r): LeasedDelivery => ({
+            ...toDelivery(r),
+            leaseOwner: owner,
+            leaseExpiresAt: now + leaseMs,
+            message: toMessage({ ...r, id: r.m_id }),
+          }),
+        );
+      }),
+
+    renew: (ids, owner, until) =>
+      guarded(() => {
+        st.renew.run(until, JSON.stringify(ids), owner);
+      }),
+
+    complete: (id, owner, completion) => guarded(() => completeTx(id, owner, completion)),
+
+    release: (owner) => guarded(() => st.release.run(owner).changes),
+
+    cancel: (messageId, now) => guarded(() => cancelTx(messageId, now)),
+
+    getMessage: (messageId) =>
+      guarded(() => {
+        const m = st.message.get(messageId) as MessageRow | undefined;
+        if (!m) return undefined;
+        const attempts = (st.attemptsOf.all(messageId) as AttemptRow[]).map(toAttempt);
+        const deliveries = (st.deliveriesOf.all(messageId) as DeliveryRow[]).map((d) => ({
+          ...toDelivery(d),
+          history: attempts.filter((a) => a.deliveryId === d.id),
+        }));
+        return { message: toMessage(m), deliveries };
+      }),
+
+    nextDueAt: (zone) =>
+      guarded(() => (st.nextDue.get(zone) as { t: number | null }).t ?? undefined),
+
+    finishedMessages: (limit) =>
+      guarded(() => (st.finished.all(limit) as { id: string; body_id: string }[]).map((r) => ({ id: r.id, bodyId: r.body_id }))),
+
+    markBodyRemoved: (messageId) =>
+      guarded(() => {
+        st.bodyRemoved.run(messageId);
+      }),
+
+    hasBody: (bodyId) => guarded(() => st.hasBody.get(bodyId) !== undefined),
+
+    unhealthyReason: () => lastError,
+
+    close: async () => {
+      db.close();
+    },
+  };
+}

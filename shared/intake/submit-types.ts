@@ -19,6 +19,8 @@ export interface SubmitInput {
   /** Largest message accepted, counted while streaming. */
   maxSize: number;
   idempotency?: { scope: string; key: string };
+  /** What the Received header says about the hop: EHLO name, protocol (ESMTP, ESMTPSA, HTTP), TLS cipher. */
+  received?: { helo?: string; protocol: string; tls?: string };
 }
 
 export interface SubmitResult {

@@ -1,0 +1,180 @@
+// The submit pipeline shared by SMTP and HTTP intake: stream the message through size limit, CRLF normalisation
+// and header processing into the BodyStore, then enqueue one delivery per recipient. Only when both are durable
+// does the caller get a result (and its client a 250/202).
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+import { parseAddress } from "../domain/address.ts";
+import type { MessageRecord, NewDelivery } from "../domain/envelope.ts";
+import { newId } from "../domain/ids.ts";
+import { MailError, toMailError } from "../errors.ts";
+import { type HeaderInfo, HeaderProcessor } from "../mail/header-processor.ts";
+import { formatRfc5322Date } from "../mail/headers.ts";
+import { CrlfNormalizer } from "../mail/line-endings.ts";
+import { SizeLimit } from "../mail/size-limit.ts";
+import type { BodyStore } from "../ports/body-store.ts";
+import type { Clock } from "../ports/clock.ts";
+import type { Queue } from "../ports/queue.ts";
+import { receivedHeader } from "./received-header.ts";
+import type { Submit, SubmitInput, SubmitResult } from "./submit-types.ts";
+
+export interface SubmitDeps {
+  queue: Queue;
+  bodyStore: BodyStore;
+  clock: Clock;
+  hostname: string;
+  /** Names of the configured zones. */
+  zones: readonly string[];
+  logger: Logger;
+  /** How long an Idempotency-Key is remembered. */
+  idempotencyTtl?: number;
+  /** Told which zones got new work, so an in-process sender wakes up without polling. */
+  onQueued?: (zones: string[]) => void;
+}
+
+const MAX_RECEIVED = 35;
+const MAX_HEADER_BYTES = 1024 * 1024;
+
+export function createSubmit(deps: SubmitDeps): Submit {
+  return async function submit(input: SubmitInput): Promise<SubmitResult> {
+    const zone = chooseZone(input, deps.zones);
+    const recipients = uniqueRecipients(input.to);
+    if (input.from !== "" && !parseAddress(input.from)) {
+      throw new MailError("invalid-address", `Invalid sender address ${JSON.stringify(input.from)}`, "from");
+    }
+    const storageProblem = deps.queue.unhealthyReason() ?? deps.bodyStore.unhealthyReason();
+    if (storageProblem) {
+      input.body.resume(); // drain so the client sees our reply rather than a stalled socket
+      throw new MailError("storage-unavailable", `Storage unavailable (${storageProblem}), try again later`);
+    }
+
+    const now = deps.clock.now();
+    const id = newId(now);
+    let headers: HeaderInfo | undefined;
+    const sizeLimit = new SizeLimit(input.maxSize);
+    const processor = new HeaderProcessor({
+      prepend: [receivedHeader({ ...input, id, hostname: deps.hostname, recipients, now })],
+      defaults: { messageId: `<${id}@${deps.hostname}>`, date: formatRfc5322Date(new Date(now)) },
+      maxReceived: MAX_RECEIVED,
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      onHeaders: (info) => {
+        headers = info;
+      },
+    });
+
+    let size: number;
+    try {
+      const stages = [sizeLimit, new CrlfNormalizer(), processor] as const;
+      const [piped, stored] = await Promise.allSettled([
+        pipeline(detachedSource(input.body), ...stages),
+        deps.bodyStore.put(id, processor),
+      ]);
+      // The stage that failed first explains best (size limit, loop) — the store only saw the fallout.
+      if (piped.status === "rejected") throw piped.reason;
+      if (stored.status === "rejected") throw stored.reason;
+      size = stored.value.size;
+    } catch (err) {
+      await deps.bodyStore.delete(id).catch(() => {});
+      throw toMailError(err);
+    }
+
+    const message: MessageRecord = {
+      id,
+      bodyId: id,
+      from: input.from,
+      size: size!,
+      receivedAt: now,
+      messageIdHeader: headers!.messageId,
+      ...(headers!.subject === undefined ? {} : { subject: headers!.subject.slice(0, 500) }),
+      source: input.source,
+    };
+    const deliveries: NewDelivery[] = recipients.map((r) => ({
+      id: newId(now),
+      zone,
+      recipient: r.address,
+      domain: r.domain,
+      nextAttemptAt: Math.max(now, input.notBefore ?? now),
+    }));
+    const claim = input.idempotency && {
+      ...input.idempotency,
+      expiresAt: now + (deps.idempotencyTtl ?? 86_400_000),
+    };
+
+    let result: Awaited<ReturnType<Queue["enqueue"]>>;
+    try {
+      result = await deps.queue.enqueue(message, deliveries, claim);
+    } catch (err) {
+      await deps.bodyStore.delete(id).catch(() => {});
+      throw toMailError(err);
+    }
+    if (!result.created) {
+      await deps.bodyStore.delete(id).catch(() => {});
+      return duplicateResult(deps.queue, result.existingMessageId);
+    }
+    deps.logger.info(
+      { msgId: id, zone, from: input.from, rcpts: deliveries.length, size: message.size, source: input.source.name },
+      "message accepted",
+    );
+    deps.onQueued?.([zone]);
+    return {
+      messageId: id,
+      messageIdHeader: message.messageIdHeader,
+      duplicate: false,
+      deliveries: deliveries.map((d) => ({ id: d.id, recipient: d.recipient, zone: d.zone })),
+    };
+  };
+}
+
+/** The zone named by the key, request or interface, checked against config and the caller's scope. */
+function chooseZone(input: SubmitInput, zones: readonly string[]): string {
+  const zone = input.zone ?? "default";
+  if (!zones.includes(zone)) throw new MailError("invalid-request", `Unknown sending zone "${zone}"`, "zone");
+  if (input.allowedZones && !input.allowedZones.includes(zone)) {
+    throw new MailError("zone-not-allowed", `Not allowed to send through zone "${zone}"`, "zone");
+  }
+  return zone;
+}
+
+function uniqueRecipients(to: string[]) {
+  if (to.length === 0) throw new MailError("invalid-request", "At least one recipient is required", "to");
+  const seen = new Map<string, { address: string; domain: string }>();
+  for (const address of to) {
+    const parsed = parseAddress(address);
+    if (!parsed) throw new MailError("invalid-address", `Invalid recipient address ${JSON.stringify(address)}`, "to");
+    const key = `${parsed.local}@${parsed.domain}`;
+    if (!seen.has(key.toLowerCase())) seen.set(key.toLowerCase(), { address: key, domain: parsed.domain });
+  }
+  return [...seen.values()];
+}
+
+/**
+ * The client's stream behind a PassThrough: a failure downstream stops our pipeline without destroying the
+ * client's stream, which is drained instead, so SMTP intake can still read to the end of DATA and reply.
+ */
+function detachedSource(body: Readable): PassThrough {
+  const entry = new PassThrough();
+  body.on("error", (err) => entry.destroy(err));
+  entry.on("error", () => {
+    body.unpipe(entry);
+    body.resume();
+  });
+  entry.on("close", () => {
+    if (!entry.writableFinished) {
+      body.unpipe(entry);
+      body.resume();
+    }
+  });
+  body.pipe(entry);
+  return entry;
+}
+
+async function duplicateResult(queue: Queue, messageId: string): Promise<SubmitResult> {
+  const status = await queue.getMessage(messageId);
+  if (!status) throw new MailError("internal", "Idempotent message vanished");
+  return {
+    messageId,
+    messageIdHeader: status.message.messageIdHeader,
+    duplicate: true,
+    deliveries: status.deliveries.map((d) => ({ id: d.id, recipient: d.recipient, zone: d.zone })),
+  };
+}

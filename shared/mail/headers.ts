@@ -1,0 +1,45 @@
+// Header parsing helpers shared by intake, DSN and delivery: unfold, look up, and format RFC 5322 dates.
+
+export interface HeaderLine {
+  /** Lower-cased field name. */
+  key: string;
+  /** Unfolded value without the leading space. */
+  value: string;
+}
+
+/** Parses a raw header block (CRLF lines, possibly folded) into fields in order. */
+export function parseHeaderBlock(block: string): HeaderLine[] {
+  const fields: HeaderLine[] = [];
+  for (const line of block.split("\r\n")) {
+    if (line === "") continue;
+    if ((line[0] === " " || line[0] === "\t") && fields.length > 0) {
+      fields[fields.length - 1]!.value += ` ${line.trim()}`; // RFC 5322 §2.2.3 unfolding
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    fields.push({ key: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).trim() });
+  }
+  return fields;
+}
+
+export function headerValue(fields: HeaderLine[], key: string): string | undefined {
+  return fields.find((f) => f.key === key)?.value;
+}
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** RFC 5322 §3.3 date-time in UTC, e.g. "Wed, 25 Nov 2026 05:39:44 +0000". */
+export function formatRfc5322Date(date: Date): string {
+  return (
+    `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`
+  );
+}
+
+/** True when a value would break out of its header line (header injection). */
+export function hasLineBreak(value: string): boolean {
+  return /[\r\n]/.test(value);
+}

@@ -2,7 +2,7 @@
 
 /** Where a message came from; kept for Received headers, logs and the audit trail. */
 export interface MessageSource {
-  interface: "smtp" | "api";
+  interface: "smtp" | "api" | "internal";
   /** Name of the SMTP interface or "api". */
   name: string;
   remoteAddress?: string;

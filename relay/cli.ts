@@ -1,0 +1,96 @@
+// The `zonerelay` command: start, check-config, hash-password, new-api-key.
+import { parseArgs } from "node:util";
+import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
+import { ConfigError, loadConfig } from "../shared/config/load.ts";
+import { startRelay } from "./main.ts";
+
+const USAGE = `usage: zonerelay <command> [--config FILE]
+
+commands:
+  start           run the relay (embedded default without a config)
+  check-config    validate the config and print the effective values
+  hash-password   read a password from stdin, print its scrypt hash for users.<name>.password
+  new-api-key     print a new API key and the hash for api.keys[].hash
+
+The config file is YAML or JSON; ZONERELAY_CONFIG names it when --config is absent.
+ZONERELAY__a__b=value overrides config key a.b (JSON values are parsed).`;
+
+async function readStdin(): Promise<string> {
+  let text = "";
+  for await (const chunk of process.stdin) text += chunk;
+  return text.replace(/\r?\n$/, "");
+}
+
+async function main(argv: string[]) {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case "start": {
+      const config = loadConfig(values.config);
+      const relay = await startRelay(config);
+      const shutdown = (signal: string) => {
+        console.error(`${signal}: stopping (no new mail accepted, leases released)`);
+        relay.stop().then(
+          () => process.exit(0),
+          (err) => {
+            console.error(err);
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+      process.once("SIGINT", () => shutdown("SIGINT"));
+      return undefined;
+    }
+    case "check-config": {
+      const config = loadConfig(values.config);
+      console.log(JSON.stringify(redact(config), null, 2));
+      console.error("config ok");
+      return 0;
+    }
+    case "hash-password": {
+      const password = positionals[1] ?? (await readStdin());
+      if (!password) throw new Error("empty password");
+      console.log(await hashPassword(password));
+      return 0;
+    }
+    case "new-api-key": {
+      const key = newApiKey();
+      console.log(`key:  ${key}\nhash: ${hashApiKey(key)}`);
+      return 0;
+    }
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+/** Hashes are not secrets in the usual sense, but they have no business in a printed config either. */
+function redact(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (key, v) => (["password", "hash"].includes(key) && typeof v === "string" ? "(hidden)" : v)),
+  );
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof ConfigError) {
+      console.error(`zonerelay: ${err.message}`);
+      process.exitCode = 78; // EX_CONFIG: refuse to start on an invalid config
+    } else {
+      console.error(err);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,168 @@
+// SMTP intake: one smtp-server per configured interface. Relays only for authenticated users or allow-listed
+// networks, streams DATA into the submit pipeline and answers 250 only once the message is durable.
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
+import { createNetworkList, isLoopback, unmapIPv4 } from "../../shared/auth/networks.ts";
+import { verifyPassword } from "../../shared/auth/password.ts";
+import type { Config, SmtpInterfaceConfig } from "../../shared/config/schema.ts";
+import { parseAddress } from "../../shared/domain/address.ts";
+import { MailError, toMailError } from "../../shared/errors.ts";
+import type { Submit } from "../../shared/intake/submit-types.ts";
+import { keepOwnEnhancedCodes } from "./enhanced-codes.ts";
+
+export interface SmtpIntake {
+  name: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** smtp-server reads `responseCode` from errors passed to its callbacks. */
+function reply(err: MailError): Error & { responseCode: number } {
+  return Object.assign(new Error(err.smtpText), { responseCode: err.smtpCode });
+}
+
+export async function startSmtpIntake(args: {
+  name: string;
+  iface: SmtpInterfaceConfig;
+  config: Readonly<Config>;
+  submit: Submit;
+  logger: Logger;
+}): Promise<SmtpIntake> {
+  keepOwnEnhancedCodes();
+  const { name, iface, config, submit } = args;
+  const log = args.logger.child({ smtpInterface: name });
+  const allowed = createNetworkList(iface.allowedNetworks);
+  const hasUsers = Object.keys(config.users).length > 0;
+
+  const mayRelay = (session: SMTPServerSession) => Boolean(session.user) || allowed(session.remoteAddress);
+
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: "ZoneRelay ESMTP",
+    size: iface.maxSize,
+    maxClients: iface.maxClients,
+    socketTimeout: iface.socketTimeout,
+    authMethods: ["PLAIN", "LOGIN"],
+    authOptional: true,
+    // AUTH is never offered when there is nobody to authenticate.
+    disabledCommands: hasUsers ? [] : ["AUTH"],
+    // AUTH over plain text is checked per client in onAuth (loopback may); smtp-server must let it reach us.
+    allowInsecureAuth: true,
+    hideSTARTTLS: !iface.tls,
+    hideDSN: true, // not implemented: never advertise what we would ignore
+    hideREQUIRETLS: true,
+    ...(iface.tls ? { key: readFileSync(iface.tls.key), cert: readFileSync(iface.tls.cert) } : {}),
+    logger: false,
+
+    onAuth(auth, session, callback) {
+      const clientIp = unmapIPv4(session.remoteAddress);
+      if (!session.secure && !isLoopback(clientIp) && !iface.allowInsecureAuth) {
+        callback(Object.assign(new Error("5.7.11 Encryption required for requested authentication mechanism"), { responseCode: 538 }));
+        return;
+      }
+      const username = auth.username ?? "";
+      const user = Object.hasOwn(config.users, username) ? config.users[username] : undefined;
+      const check = user && typeof auth.password === "string" ? verifyPassword(auth.password, user.password) : Promise.resolve(false);
+      check.then(
+        (ok) => {
+          if (!ok) {
+            log.warn({ user: username, remoteAddress: clientIp }, "smtp auth failed");
+            callback(reply(new MailError("auth-failed", "Authentication credentials invalid")));
+            return;
+          }
+          callback(null, { user: username });
+        },
+        (err) => callback(reply(toMailError(err))),
+      );
+    },
+
+    onMailFrom(address: SMTPServerAddress, session, callback) {
+      if (!mayRelay(session)) {
+        callback(reply(new MailError("auth-required", "Authentication required")));
+        return;
+      }
+      if (address.address !== "" && !parseAddress(address.address)) {
+        callback(reply(new MailError("invalid-address", "Sender address rejected: invalid address")));
+        return;
+      }
+      callback();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, callback) {
+      // Checked again here: a client must not reach RCPT by pipelining past a refused MAIL FROM.
+      if (!mayRelay(session)) {
+        callback(reply(new MailError("relay-denied", "Relay access denied")));
+        return;
+      }
+      if (!parseAddress(address.address)) {
+        callback(reply(new MailError("invalid-address", "Recipient address rejected: invalid address")));
+        return;
+      }
+      if (session.envelope.rcptTo.length >= iface.maxRecipients) {
+        callback(reply(new MailError("too-many-recipients", "Too many recipients")));
+        return;
+      }
+      callback();
+    },
+
+    onData(stream, session, callback) {
+      const ended = new Promise<void>((resolve) => stream.once("end", resolve));
+      const user = typeof session.user === "string" ? session.user : undefined;
+      const allowedZones = user ? config.users[user]?.zones : undefined;
+      const tls = session.secure ? session.tlsOptions : undefined;
+      submit({
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+        to: session.envelope.rcptTo.map((r) => r.address),
+        body: stream,
+        source: {
+          interface: "smtp",
+          name,
+          remoteAddress: unmapIPv4(session.remoteAddress),
+          ...(user ? { user } : {}),
+        },
+        ...(iface.zone ? { zone: iface.zone } : {}),
+        ...(allowedZones ? { allowedZones } : {}),
+        maxSize: iface.maxSize,
+        received: {
+          helo: session.hostNameAppearsAs,
+          protocol: `ESMTP${session.secure ? "S" : ""}${user ? "A" : ""}`,
+          ...(tls && typeof tls === "object" && "name" in tls ? { tls: `${tls.version} ${tls.name}` } : {}),
+        },
+      }).then(
+        async (result) => {
+          await ended;
+          callback(null, `2.0.0 Ok: queued as ${result.messageId}`);
+        },
+        async (err) => {
+          const error = toMailError(err);
+          if (!error.temporary || error.kind !== "internal") {
+            log.info({ reason: error.message, remoteAddress: session.remoteAddress }, "message refused");
+          } else {
+            log.error({ err }, "intake failed");
+          }
+          stream.resume();
+          await ended;
+          callback(reply(error));
+        },
+      );
+    },
+  });
+
+  server.on("error", (err) => log.error({ err }, "smtp server error"));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(iface.port, iface.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.server.address() as AddressInfo).port;
+  log.info({ host: iface.host, port }, "smtp intake listening");
+  return {
+    name,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

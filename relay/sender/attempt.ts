@@ -1,0 +1,160 @@
+// One delivery attempt over SMTP: find or open a connection to the destination, send, and report the outcome
+// as an Attempt plus whether it is final — the caller turns it into a queue completion.
+import type { Logger } from "pino";
+import type { ZoneConfig } from "../../shared/config/schema.ts";
+import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { BodyStore } from "../../shared/ports/body-store.ts";
+import type { Clock } from "../../shared/ports/clock.ts";
+import { classifyReply } from "../../shared/mail/bounce-classify.ts";
+import type { ConnectionCache } from "./connection-cache.ts";
+import { DeliveryError } from "./delivery-error.ts";
+import type { LocalBinding } from "./local-address.ts";
+import type { MxHost, MxResolver } from "./mx.ts";
+import { SmtpClient } from "./smtp-client.ts";
+
+export interface AttemptDeps {
+  zone: ZoneConfig;
+  mx: MxResolver;
+  bodyStore: BodyStore;
+  clock: Clock;
+  cache: ConnectionCache;
+  pickAddress: (remoteAddress: string) => LocalBinding | undefined;
+  logger: Logger;
+}
+
+export interface AttemptResult {
+  attempt: Attempt;
+  /** delivered, or failed permanently (bounce), or temporarily (defer). */
+  outcome: "delivered" | "bounced" | "deferred";
+  /** Enhanced status for DSNs, e.g. "5.1.1". */
+  status: string;
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Promise<AttemptResult> {
+  const started = deps.clock.now();
+  let client: SmtpClient | undefined;
+  let cacheKey = "";
+  let mxName: string | undefined;
+  try {
+    const hosts = await deps.mx.resolve(d.domain, deps.zone);
+    let reused: boolean;
+    ({ client, key: cacheKey, reused } = await connectToAny(hosts, d.domain, deps, true));
+    mxName = client.options.host;
+    if ((NON_ASCII.test(d.recipient) || NON_ASCII.test(d.message.from)) && !client.supportsSmtpUtf8) {
+      // RFC 6531 §3.5: without SMTPUTF8 at the destination an internationalised address cannot be delivered.
+      throw new DeliveryError("553 5.6.7 Destination does not support SMTPUTF8, required by this address", {
+        code: 553,
+        stage: "mail",
+        permanent: true,
+        mx: mxName,
+      });
+    }
+    let response: string;
+    try {
+      response = await client.send(d.message.from, d.recipient, await deps.bodyStore.get(d.message.bodyId));
+    } catch (err) {
+      // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
+      if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
+      client.close();
+      client = undefined;
+      ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false));
+      mxName = client.options.host;
+      response = await client.send(d.message.from, d.recipient, await deps.bodyStore.get(d.message.bodyId));
+    }
+    deps.cache.put(cacheKey, client);
+    return {
+      outcome: "delivered",
+      status: "2.0.0",
+      attempt: record(d, started, deps, "delivered", response, client, mxName),
+    };
+  } catch (err) {
+    const failure = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, { errorCode: "EINTERNAL" });
+    // A reply-level failure leaves the connection usable after RSET; anything else is discarded.
+    if (client) {
+      if (failure.details.code && (await client.reset())) deps.cache.put(cacheKey, client);
+      else client.close();
+    }
+    const verdict = classifyReply({
+      text: failure.message,
+      ...(failure.details.code ? { code: failure.details.code } : {}),
+      ...(failure.details.errorCode ? { errorCode: failure.details.errorCode } : {}),
+      ...(failure.details.stage ? { stage: failure.details.stage } : {}),
+    });
+    const permanent = failure.details.permanent === true || verdict.action === "bounce";
+    const response = failure.details.code ? failure.message : `${failure.details.errorCode ?? "error"}: ${failure.message}`;
+    const attempt = record(d, started, deps, permanent ? "bounced" : "deferred", response, client, failure.details.mx ?? mxName);
+    attempt.category = verdict.category;
+    return {
+      outcome: permanent ? "bounced" : "deferred",
+      status: enhancedOf(failure.message) ?? (permanent ? "5.0.0" : "4.0.0"),
+      attempt,
+    };
+  }
+}
+
+/** Tries each MX host and address in order; a failed TLS handshake is retried once in plain text (opportunistic). */
+async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, allowCached: boolean) {
+  let lastError: unknown;
+  for (const host of hosts) {
+    for (const address of host.addresses) {
+      const binding = deps.pickAddress(address);
+      if (!binding) continue;
+      const key = `${domain}|${host.host}|${binding.localAddress ?? "*"}`;
+      const cached = allowCached ? deps.cache.take(key) : undefined;
+      if (cached) return { client: cached, key, reused: true };
+      const options = {
+        host: host.host,
+        address,
+        port: host.port,
+        name: binding.name,
+        useTls: true,
+        timeouts: deps.zone.timeouts,
+        ...(binding.localAddress ? { localAddress: binding.localAddress } : {}),
+      };
+      try {
+        return { client: await SmtpClient.connect(options), key, reused: false };
+      } catch (err) {
+        lastError = err;
+        if (err instanceof DeliveryError && err.details.stage === "starttls") {
+          deps.logger.warn({ mx: host.host, address, err: err.message }, "TLS failed, retrying in plain text");
+          try {
+            return { client: await SmtpClient.connect({ ...options, useTls: false }), key, reused: false };
+          } catch (plainErr) {
+            lastError = plainErr;
+          }
+        }
+        // A reply from the server (e.g. 554 at greeting) is an answer, not an unreachable host: stop here.
+        if (err instanceof DeliveryError && err.details.code && err.details.code >= 500) throw err;
+      }
+    }
+  }
+  throw lastError ?? new DeliveryError(`No usable local address for the MX hosts of ${domain}`, { errorCode: "ENOLOCAL" });
+}
+
+function record(
+  d: LeasedDelivery,
+  started: number,
+  deps: AttemptDeps,
+  outcome: Attempt["outcome"],
+  response: string,
+  client: SmtpClient | undefined,
+  mx: string | undefined,
+): Attempt {
+  const localAddress = client?.localAddress;
+  return {
+    deliveryId: d.id,
+    at: started,
+    durationMs: deps.clock.now() - started,
+    outcome,
+    response: response.slice(0, 1000),
+    ...(localAddress ? { localAddress } : {}),
+    ...(mx ? { mx } : {}),
+    ...(client ? { tls: client.secure } : {}),
+  };
+}
+
+function enhancedOf(text: string): string | undefined {
+  return /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(text)?.[1];
+}

@@ -1,0 +1,150 @@
+// One outbound SMTP connection (nodemailer's SMTPConnection) with promises, TLS facts and error translation.
+import type { Readable } from "node:stream";
+import SMTPConnection from "nodemailer/lib/smtp-connection";
+import { DeliveryError, type Stage } from "./delivery-error.ts";
+
+export interface ConnectOptions {
+  /** MX host name (TLS SNI, logs). */
+  host: string;
+  /** The address to connect to. */
+  address: string;
+  port: number;
+  /** Local address to bind, undefined = OS choice. */
+  localAddress?: string;
+  /** EHLO name. */
+  name: string;
+  /** false after a TLS handshake failure: the retry goes in plain text (opportunistic policy only). */
+  useTls: boolean;
+  timeouts: { connect: number; greeting: number; socket: number };
+}
+
+const STAGE_OF_COMMAND: Record<string, Stage> = {
+  CONN: "connect",
+  EHLO: "ehlo",
+  HELO: "ehlo",
+  STARTTLS: "starttls",
+  "MAIL FROM": "mail",
+  "RCPT TO": "rcpt",
+  DATA: "data",
+};
+
+interface NodemailerError extends Error {
+  code?: string;
+  originalCode?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+}
+
+function translate(err: NodemailerError, host: string): DeliveryError {
+  const stage = STAGE_OF_COMMAND[err.command ?? ""] ?? (err.responseCode ? "data" : "network");
+  const text = err.response ?? err.message;
+  return new DeliveryError(text, {
+    ...(err.responseCode ? { code: err.responseCode } : {}),
+    errorCode: err.originalCode ?? err.code ?? "ECONNECTION",
+    stage: err.code === "ETLS" ? "starttls" : stage,
+    mx: host,
+  });
+}
+
+export class SmtpClient {
+  uses = 0;
+  lastUsedAt = Date.now();
+  private broken = false;
+
+  private constructor(
+    private readonly connection: SMTPConnection,
+    readonly options: ConnectOptions,
+  ) {
+    connection.on("error", () => {
+      this.broken = true;
+    });
+    connection.on("end", () => {
+      this.broken = true;
+    });
+  }
+
+  static connect(options: ConnectOptions): Promise<SmtpClient> {
+    const connection = new SMTPConnection({
+      host: options.address,
+      port: options.port,
+      name: options.name,
+      ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      secure: false,
+      ignoreTLS: !options.useTls,
+      // A refused STARTTLS (4xx/5xx) goes on in plain text; a failed handshake is retried by the caller.
+      opportunisticTLS: true,
+      // Opportunistic TLS does not authenticate the peer (RFC 7435); policy-based verification is a later layer.
+      tls: { rejectUnauthorized: false, servername: options.host },
+      connectionTimeout: options.timeouts.connect,
+      greetingTimeout: options.timeouts.greeting,
+      socketTimeout: options.timeouts.socket,
+      allowInternalNetworkInterfaces: true,
+    } as SMTPConnection.Options);
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodemailerError) => reject(translate(err, options.host));
+      connection.once("error", onError);
+      connection.connect(() => {
+        connection.off("error", onError);
+        resolve(new SmtpClient(connection, options));
+      });
+    });
+  }
+
+  get usable(): boolean {
+    return !this.broken && !this.connection.destroyed;
+  }
+
+  get secure(): boolean {
+    return this.connection.secure;
+  }
+
+  get localAddress(): string | undefined {
+    const socket = this.connection._socket;
+    return socket ? socket.localAddress : this.options.localAddress;
+  }
+
+  /** SMTPUTF8 as announced in EHLO (RFC 6531); nodemailer keeps the list privately. */
+  get supportsSmtpUtf8(): boolean {
+    const ext = (this.connection as unknown as { _supportedExtensions?: string[] })._supportedExtensions;
+    return Array.isArray(ext) && ext.includes("SMTPUTF8");
+  }
+
+  /** Sends one transaction; resolves with the server's final reply. */
+  send(from: string, to: string, body: Readable): Promise<string> {
+    this.uses++;
+    this.lastUsedAt = Date.now();
+    return new Promise((resolve, reject) => {
+      this.connection.send({ from, to: [to], use8BitMime: true } as SMTPConnection.Envelope, body, (err, info) => {
+        if (err) {
+          body.destroy();
+          reject(translate(err as NodemailerError, this.options.host));
+          return;
+        }
+        if (info.rejected?.length) {
+          const rejected = info.rejectedErrors?.[0] as NodemailerError | undefined;
+          reject(rejected ? translate(rejected, this.options.host) : new DeliveryError("Recipient rejected"));
+          return;
+        }
+        resolve(info.response ?? "250 OK");
+      });
+    });
+  }
+
+  /** RSET after a failed transaction, so the connection can carry the next one. */
+  reset(): Promise<boolean> {
+    if (!this.usable) return Promise.resolve(false);
+    return new Promise((resolve) => this.connection.reset((err) => resolve(!err)));
+  }
+
+  close() {
+    this.broken = true;
+    try {
+      this.connection.quit();
+    } catch {
+      this.connection.close();
+    }
+    // quit() waits for the server's 221; do not keep a half-closed socket around forever.
+    setTimeout(() => this.connection.close(), 5000).unref();
+  }
+}

@@ -1,0 +1,244 @@
+// Drains one sending zone: leases due deliveries, keeps them in per-domain lanes, and runs up to `connections`
+// lanes at once (at most domainConfig.maxConnections per domain). A domain at its limit never idles the zone:
+// free connections go to other domains' work (unlike ZoneMTA #332).
+import type { Logger } from "pino";
+import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
+import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { BodyStore } from "../../shared/ports/body-store.ts";
+import type { Clock } from "../../shared/ports/clock.ts";
+import type { Completion, Queue } from "../../shared/ports/queue.ts";
+import { type AttemptResult, attemptDelivery } from "./attempt.ts";
+import { ConnectionCache } from "./connection-cache.ts";
+import { createAddressPicker } from "./local-address.ts";
+import type { MxResolver } from "./mx.ts";
+import { nextRetry } from "./retry-policy.ts";
+
+export interface ZoneSenderDeps {
+  config: Readonly<Config>;
+  queue: Queue;
+  bodyStore: BodyStore;
+  clock: Clock;
+  mx: MxResolver;
+  logger: Logger;
+  /** Lease owner id of this process. */
+  owner: string;
+  /** Called after a delivery bounced (DSN, events). */
+  onBounce?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
+}
+
+export class ZoneSender {
+  private readonly zone: ZoneConfig;
+  private readonly log: Logger;
+  private readonly cache: ConnectionCache;
+  private readonly pickAddress: ReturnType<typeof createAddressPicker>;
+  /** Leased, not yet attempted, by domain. */
+  private readonly pending = new Map<string, LeasedDelivery[]>();
+  private readonly activeByDomain = new Map<string, number>();
+  private readonly lanes = new Set<Promise<void>>();
+  /** Deliveries being attempted right now; their leases are renewed too (a 1 GB message takes a while). */
+  private readonly inFlight = new Set<string>();
+  private running = false;
+  private wakeUp: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly deps: ZoneSenderDeps,
+  ) {
+    this.zone = deps.config.zones[name]!;
+    this.log = deps.logger.child({ zone: name });
+    this.cache = new ConnectionCache(this.zone.connectionCache);
+    this.pickAddress = createAddressPicker(deps.config.pools[this.zone.pool]!, deps.config.hostname);
+  }
+
+  start() {
+    this.running = true;
+    this.loop = this.run().catch((err) => {
+      // A sender that stops must not stall silently (ZoneMTA #347): crash the process so it is restarted.
+      this.log.fatal({ err }, "zone sender crashed");
+      process.exitCode = 1;
+      process.kill(process.pid, "SIGTERM");
+    });
+    // In-memory work must keep its lease while it waits for a lane.
+    this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.deps.config.queue.leaseTime / 3));
+    this.renewTimer.unref();
+  }
+
+  /** New work may be due: look now instead of at the next poll. */
+  wake() {
+    this.wakeUp?.();
+  }
+
+  /** Stops leasing, lets lanes finish the delivery in hand, gives back the leases of what was not attempted. */
+  async stop() {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await Promise.allSettled([...this.lanes]);
+    clearInterval(this.renewTimer);
+    this.pending.clear();
+    this.cache.closeAll();
+  }
+
+  private get pendingCount() {
+    let n = 0;
+    for (const list of this.pending.values()) n += list.length;
+    return n;
+  }
+
+  private async run() {
+    const { queue, clock, config } = this.deps;
+    while (this.running) {
+      const room = this.zone.connections * 4 - this.pendingCount;
+      if (room > 0) {
+        const leased = await queue.lease(this.name, {
+          owner: this.deps.owner,
+          limit: room,
+          leaseMs: config.queue.leaseTime,
+          now: clock.now(),
+        });
+        for (const d of leased) {
+          const list = this.pending.get(d.domain) ?? [];
+          list.push(d);
+          this.pending.set(d.domain, list);
+        }
+      }
+      this.startLanes();
+      if (!this.running) break;
+      await this.sleep(await this.idleTime());
+    }
+  }
+
+  /** How long to wait: until a lane frees or new work is due, capped by the poll interval. */
+  private async idleTime(): Promise<number> {
+    const { queue, clock, config } = this.deps;
+    const room = this.zone.connections * 4 - this.pendingCount;
+    if (room > 0 && this.lanes.size < this.zone.connections) {
+      const due = await queue.nextDueAt(this.name);
+      if (due !== undefined && due <= clock.now()) return 0;
+      if (due !== undefined) return Math.min(config.queue.pollInterval, Math.max(0, due - clock.now()));
+    }
+    return config.queue.pollInterval;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (ms <= 0) return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        done();
+      };
+    });
+  }
+
+  private maxConnectionsFor(domain: string): number {
+    const dc = this.deps.config.domainConfig;
+    return dc[domain]?.maxConnections ?? dc.default?.maxConnections ?? 5;
+  }
+
+  private startLanes() {
+    for (const [domain, list] of this.pending) {
+      if (this.lanes.size >= this.zone.connections) return;
+      if (list.length === 0) continue;
+      const active = this.activeByDomain.get(domain) ?? 0;
+      if (active >= this.maxConnectionsFor(domain)) continue; // skip to other domains' work
+      this.activeByDomain.set(domain, active + 1);
+      const lane = this.runLane(domain).finally(() => {
+        this.lanes.delete(lane);
+        this.activeByDomain.set(domain, (this.activeByDomain.get(domain) ?? 1) - 1);
+        this.startLanes();
+        this.wake();
+      });
+      this.lanes.add(lane);
+    }
+  }
+
+  /** Delivers a domain's pending work one after another, so one connection carries them all. */
+  private async runLane(domain: string) {
+    const deps = {
+      zone: this.zone,
+      mx: this.deps.mx,
+      bodyStore: this.deps.bodyStore,
+      clock: this.deps.clock,
+      cache: this.cache,
+      pickAddress: this.pickAddress,
+      logger: this.log,
+    };
+    for (;;) {
+      if (!this.running) return;
+      const d = this.pending.get(domain)?.shift();
+      if (!d) {
+        this.pending.delete(domain);
+        return;
+      }
+      this.inFlight.add(d.id);
+      try {
+        const result = await attemptDelivery(d, deps);
+        await this.complete(d, result);
+      } catch (err) {
+        // The queue refused the completion: the lease will expire and the delivery comes back.
+        this.log.error({ err, deliveryId: d.id }, "could not record delivery outcome");
+      } finally {
+        this.inFlight.delete(d.id);
+      }
+    }
+  }
+
+  private async complete(d: LeasedDelivery, result: AttemptResult) {
+    const { queue, config, clock } = this.deps;
+    let completion: Completion;
+    if (result.outcome === "deferred") {
+      const retry = nextRetry({
+        attempts: d.attempts + 1,
+        now: clock.now(),
+        receivedAt: d.message.receivedAt,
+        schedule: config.queue.retrySchedule,
+        maxQueueTime: config.queue.maxQueueTime,
+      });
+      if (retry.retry) {
+        completion = { outcome: "deferred", attempt: result.attempt, nextAttemptAt: retry.at };
+      } else {
+        // Never drop silently after maxQueueTime (ZoneMTA does): bounce with the last reason.
+        result = { ...result, outcome: "bounced", status: result.status.replace(/^4/, "5") };
+        result.attempt = { ...result.attempt, outcome: "bounced", response: `expired in queue; last reply: ${result.attempt.response}` };
+        completion = { outcome: "bounced", attempt: result.attempt };
+      }
+    } else {
+      completion = { outcome: result.outcome, attempt: result.attempt } as Completion;
+    }
+    const recorded = await queue.complete(d.id, this.deps.owner, completion);
+    const a = result.attempt;
+    this.log.info(
+      {
+        msgId: d.messageId,
+        deliveryId: d.id,
+        rcpt: d.recipient,
+        outcome: completion.outcome,
+        localAddress: a.localAddress,
+        mx: a.mx,
+        tls: a.tls,
+        response: a.response,
+        category: a.category,
+        durationMs: a.durationMs,
+        attempt: d.attempts + 1,
+      },
+      "delivery attempt",
+    );
+    if (recorded && completion.outcome === "bounced" && this.deps.onBounce) {
+      await this.deps.onBounce(d, result).catch((err) => this.log.error({ err, msgId: d.messageId }, "DSN failed"));
+    }
+  }
+
+  private async renewLeases() {
+    const ids = [...[...this.pending.values()].flat().map((d) => d.id), ...this.inFlight];
+    if (ids.length === 0) return;
+    const until = this.deps.clock.now() + this.deps.config.queue.leaseTime;
+    await this.deps.queue.renew(ids, this.deps.owner, until).catch((err) => this.log.warn({ err }, "lease renewal failed"));
+  }
+}

@@ -1,5 +1,6 @@
 // Reads the config file (YAML or JSON), applies environment overrides, validates it and freezes the result.
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { type Config, configSchema } from "./schema.ts";
@@ -49,7 +50,9 @@ export function formatIssues(issues: z.core.$ZodIssue[]): string[] {
 export function parseConfig(raw: unknown): Readonly<Config> {
   const result = configSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError("invalid configuration", formatIssues(result.error.issues));
-  return deepFreeze(result.data);
+  const config = result.data;
+  if (!config.hostname) config.hostname = hostname();
+  return deepFreeze(config);
 }
 
 export function readConfigFile(file: string): Record<string, unknown> {

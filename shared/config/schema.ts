@@ -1,5 +1,4 @@
 // The single source of ZoneRelay's configuration: types, defaults (= the embedded mode) and documentation.
-import os from "node:os";
 import { z } from "zod";
 import { duration, size } from "./units.ts";
 
@@ -29,13 +28,14 @@ const smtpInterface = z
       .boolean()
       .default(false)
       .describe("Allow AUTH before STARTTLS from non-loopback clients (never do this on a public network)."),
-    maxSize: size().default(26_214_400).describe('Largest accepted message ("25MB"); larger SIZE= is refused with 552.'),
+    maxSize: size().prefault("25MB").describe("Largest accepted message; a larger SIZE= is refused with 552."),
     maxRecipients: z.number().int().positive().default(100).describe("Most RCPT TO per transaction (452 beyond)."),
     maxClients: z.number().int().positive().default(500).describe("Most concurrent client connections."),
-    socketTimeout: duration().default(300_000).describe("Idle time before a client is disconnected."),
+    socketTimeout: duration().prefault("5m").describe("Idle time before a client is disconnected."),
     zone: z.string().optional().describe("Sending zone for messages received here (default: routing rules)."),
   })
-  .strict();
+  .strict()
+  .describe("One SMTP listener.");
 
 const user = z
   .object({
@@ -45,7 +45,8 @@ const user = z
       .describe("scrypt hash of the password (`zonerelay hash-password`)."),
     zones: z.array(z.string()).optional().describe("Zones this user may send through (default: all)."),
   })
-  .strict();
+  .strict()
+  .describe("One SMTP AUTH user.");
 
 const apiKey = z
   .object({
@@ -56,16 +57,17 @@ const apiKey = z
       .describe("sha256 of the key (`zonerelay hash-api-key`); the key itself is never stored."),
     zones: z.array(z.string()).optional().describe("Zones this key may send through (default: all)."),
   })
-  .strict();
+  .strict()
+  .describe("One API key.");
 
 const api = z
   .object({
     enabled: z.boolean().default(true).describe("Start the HTTP API."),
     host: z.string().default("127.0.0.1").describe("Address to listen on. Without keys only loopback is allowed."),
     port: port().default(12080).describe("Port to listen on (0 = kernel-chosen)."),
-    maxSize: size().default(26_214_400).describe("Largest accepted message, counted while streaming."),
+    maxSize: size().prefault("25MB").describe("Largest accepted message, counted while streaming."),
     keys: z.array(apiKey).default([]).describe("API keys (Authorization: Bearer). Empty = loopback-only, no auth."),
-    idempotencyTtl: duration().default(86_400_000).describe("How long an Idempotency-Key is remembered."),
+    idempotencyTtl: duration().prefault("24h").describe("How long an Idempotency-Key is remembered."),
   })
   .strict();
 
@@ -73,14 +75,14 @@ const queue = z
   .object({
     spoolDir: z.string().default("./data/spool").describe("Directory of message bodies (fs body store)."),
     dbPath: z.string().default("./data/queue.sqlite").describe("SQLite queue file (local queue)."),
-    maxQueueTime: duration().default(2_592_000_000).describe('How long a message is retried before it bounces ("30d").'),
+    maxQueueTime: duration().prefault("30d").describe("How long a message is retried before it bounces."),
     retrySchedule: z
       .array(duration())
       .min(1)
-      .default([300_000, 420_000, 480_000, 1_500_000, 4_500_000, 7_200_000, 14_400_000])
+      .prefault(["5m", "7m", "8m", "25m", "75m", "120m", "240m"])
       .describe("Delay before retry n (the last entry repeats); ZoneMTA's 5,7,8,25,75,120,240 min."),
-    leaseTime: duration().default(300_000).describe("How long a sender owns leased deliveries before they return."),
-    pollInterval: duration().default(1000).describe("How often an idle sender looks for due deliveries."),
+    leaseTime: duration().prefault("5m").describe("How long a sender owns leased deliveries before they return."),
+    pollInterval: duration().prefault("1s").describe("How often an idle sender looks for due deliveries."),
   })
   .strict();
 
@@ -90,7 +92,7 @@ const dns = z
       .array(hostPort)
       .default([])
       .describe('Resolvers for MX/A/AAAA lookups, "ip" or "ip:port" (empty = the system resolvers).'),
-    timeout: duration().default(5000).describe("Timeout of one DNS query."),
+    timeout: duration().prefault("5s").describe("Timeout of one DNS query."),
   })
   .strict();
 
@@ -99,14 +101,16 @@ const route = z
     host: z.string().describe("Host (name or IP) that receives all mail for the domain."),
     port: port().default(25).describe("Its port."),
   })
-  .strict();
+  .strict()
+  .describe("Where one domain's mail goes.");
 
 const poolAddress = z
   .object({
     address: z.string().default("0.0.0.0").describe("Local address to bind (0.0.0.0 / :: = let the OS choose)."),
     name: z.string().optional().describe("EHLO name for connections from this address (default: hostname)."),
   })
-  .strict();
+  .strict()
+  .describe("One local address of a pool.");
 
 const zone = z
   .object({
@@ -117,7 +121,7 @@ const zone = z
     ignoreIPv6: z.boolean().default(false).describe("Never connect to IPv6 MX addresses."),
     connectionCache: z
       .object({
-        ttl: duration().default(30_000).describe("How long an idle connection is kept for reuse."),
+        ttl: duration().prefault("30s").describe("How long an idle connection is kept for reuse."),
         reuseCount: z.number().int().positive().default(100).describe("Messages per connection before reconnecting."),
       })
       .strict()
@@ -125,25 +129,30 @@ const zone = z
       .describe("Reuse of outbound connections for consecutive deliveries to one destination."),
     timeouts: z
       .object({
-        connect: duration().default(120_000).describe("TCP connect timeout."),
-        greeting: duration().default(30_000).describe("Wait for the 220 greeting."),
-        socket: duration().default(600_000).describe("Inactivity timeout for any other step."),
+        connect: duration().prefault("2m").describe("TCP connect timeout."),
+        greeting: duration().prefault("30s").describe("Wait for the 220 greeting."),
+        socket: duration().prefault("10m").describe("Inactivity timeout for any other step."),
       })
       .strict()
       .prefault({})
       .describe("Outbound SMTP timeouts (ZoneMTA's values)."),
   })
-  .strict();
+  .strict()
+  .describe("One sending zone.");
 
 const domainSettings = z
   .object({
     maxConnections: z.number().int().positive().default(5).describe("Parallel connections to this domain per host."),
   })
-  .strict();
+  .strict()
+  .describe("Settings of one destination domain (`default` applies to all others).");
 
 export const configSchema = z
   .object({
-    hostname: z.string().default(os.hostname()).describe("Name in Received headers, Message-IDs and default EHLO."),
+    hostname: z
+      .string()
+      .default("")
+      .describe("Name in Received headers, Message-IDs and default EHLO (empty = the OS host name)."),
     log: z
       .object({
         level: z
@@ -156,7 +165,7 @@ export const configSchema = z
       .describe("Logging."),
     smtpInterfaces: z
       .record(z.string(), smtpInterface)
-      .default({ feeder: smtpInterface.parse({}) })
+      .prefault({ feeder: {} })
       .describe("SMTP listeners by name (ZoneMTA: smtpInterfaces). Default: `feeder` on 127.0.0.1:2525."),
     users: z.record(z.string(), user).default({}).describe("SMTP AUTH users by username."),
     api: api.prefault({}).describe("The HTTP API."),
@@ -167,12 +176,12 @@ export const configSchema = z
       .default({})
       .describe("Static routes by recipient domain (like Postfix transport maps); skip MX lookup."),
     pools: z
-      .record(z.string(), z.array(poolAddress).min(1))
-      .default({ default: [poolAddress.parse({})] })
+      .record(z.string(), z.array(poolAddress).min(1).describe("The addresses of one pool."))
+      .default({ default: [{ address: "0.0.0.0" }] })
       .describe("Named pools of local addresses; outbound connections bind to one of them."),
     zones: z
       .record(z.string(), zone)
-      .default({ default: zone.parse({}) })
+      .prefault({ default: {} })
       .describe("Sending zones by name; `default` must exist."),
     domainConfig: z.record(z.string(), domainSettings).default({}).describe("Per-destination-domain settings."),
     bounces: z

@@ -1,0 +1,37 @@
+// THE Hono app of the HTTP API: built from its dependencies, no globals, so Node (server.ts) and Lambda wrap the
+// same object.
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { MailError, toMailError } from "../shared/errors.ts";
+import type { ApiEnv, AppDeps } from "./app-env.ts";
+import { apiKeyAuth } from "./auth.ts";
+import { problem, problemResponse } from "./problem.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { messageStatusRoutes } from "./routes/message-status.ts";
+import { messageRoutes } from "./routes/messages.ts";
+
+export type { AppDeps } from "./app-env.ts";
+
+export function createApp(deps: AppDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+
+  app.route("/", healthRoutes(deps));
+  app.use("/v1/*", apiKeyAuth(deps.config.api.keys));
+  app.route("/v1/messages", messageRoutes(deps));
+  app.route("/v1/messages", messageStatusRoutes(deps));
+
+  app.notFound((c) => problemResponse(new MailError("not-found", `No endpoint ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    // Hono's own errors (e.g. a malformed request it refuses) keep their status.
+    if (err instanceof HTTPException && err.status < 500) {
+      return problem({ status: err.status, kind: "invalid-request", title: "Invalid request", detail: err.message });
+    }
+    const mailError = toMailError(err);
+    const log = { err, method: c.req.method, path: c.req.path, keyId: c.get("caller")?.keyId, kind: mailError.kind };
+    if (mailError.httpStatus >= 500) deps.logger.error(log, "api request failed");
+    else deps.logger.debug(log, "api request refused");
+    return problemResponse(mailError);
+  });
+
+  return app;
+}

@@ -1,0 +1,53 @@
+// API key authentication: `Authorization: Bearer <key>` checked against the sha256 hashes in config.api.keys.
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import type { Config } from "../shared/config/schema.ts";
+import { MailError } from "../shared/errors.ts";
+import type { ApiEnv, Caller } from "./app-env.ts";
+
+type ApiKeyConfig = Config["api"]["keys"][number];
+
+interface StoredKey {
+  id: string;
+  digest: Buffer;
+  zones?: readonly string[];
+}
+
+/** The caller when the API runs without keys (server.ts allows that only on a loopback bind). */
+export const ANONYMOUS: Caller = { keyId: "anonymous" };
+
+export function sha256Hex(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
+
+/** Builds the key check once; returns the caller or throws auth-required / auth-failed. */
+export function createAuthenticator(keys: readonly ApiKeyConfig[]): (authorization: string | undefined) => Caller {
+  const stored: StoredKey[] = keys.map((k) => ({
+    id: k.id,
+    digest: Buffer.from(k.hash.slice("sha256:".length), "hex"),
+    ...(k.zones ? { zones: k.zones } : {}),
+  }));
+  return (authorization) => {
+    if (stored.length === 0) return ANONYMOUS;
+    // RFC 6750 §2.1: the scheme is case-insensitive.
+    const match = /^Bearer +([\x21-\x7e]+) *$/i.exec(authorization ?? "");
+    if (!match) throw new MailError("auth-required", "Send an API key as `Authorization: Bearer <key>`");
+    const presented = createHash("sha256").update(match[1]!, "utf8").digest();
+    // Compare with every key, not just until the first match, so the time taken says nothing about the keys.
+    let found: StoredKey | undefined;
+    for (const key of stored) {
+      if (timingSafeEqual(presented, key.digest) && !found) found = key;
+    }
+    if (!found) throw new MailError("auth-failed", "Invalid API key");
+    return { keyId: found.id, ...(found.zones ? { zones: found.zones } : {}) };
+  };
+}
+
+/** Middleware that sets `c.var.caller`; a failure is thrown to the app's error handler (401 problem). */
+export function apiKeyAuth(keys: readonly ApiKeyConfig[]): MiddlewareHandler<ApiEnv> {
+  const authenticate = createAuthenticator(keys);
+  return async (c, next) => {
+    c.set("caller", authenticate(c.req.header("authorization")));
+    await next();
+  };
+}

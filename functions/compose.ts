@@ -1,0 +1,147 @@
+// Turns a validated JSON message into its envelope and a streamed RFC 5322 message (nodemailer's MailComposer).
+import type { Readable } from "node:stream";
+import addressparser from "nodemailer/lib/addressparser";
+import MailComposer from "nodemailer/lib/mail-composer";
+import { parseAddress } from "../shared/domain/address.ts";
+import { newId } from "../shared/domain/ids.ts";
+import { MailError } from "../shared/errors.ts";
+import type { Mailboxes, MessageRequest } from "./message-schema.ts";
+
+export interface ComposedMessage {
+  /** Envelope sender: the From address. */
+  from: string;
+  /** Envelope recipients: to + cc + bcc, in that order. */
+  to: string[];
+  /** The message, produced while it is read (attachments are encoded chunk by chunk). */
+  body: Readable;
+}
+
+interface NamedAddress {
+  name: string;
+  address: string;
+}
+
+// RFC 5322 §3.6.8: a field name is printable US-ASCII except the colon.
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]{1,76}$/;
+/** Headers the composer owns: overriding them would break the MIME structure, leak Bcc or forge our trace. */
+const RESERVED_HEADERS = new Set(["bcc", "content-type", "content-transfer-encoding", "mime-version", "received"]);
+const MEDIA_TYPE = /^[\w.+-]+\/[\w.+-]+(\s*;.*)?$/;
+
+export function composeMessage(request: MessageRequest, options: { hostname: string; now: number }): ComposedMessage {
+  rejectLineBreaks(request);
+  const from = mailboxList(request.from, "from");
+  if (from.length !== 1) throw new MailError("invalid-address", "from must name exactly one address", "from");
+  const to = request.to === undefined ? [] : mailboxList(request.to, "to");
+  const cc = request.cc === undefined ? [] : mailboxList(request.cc, "cc");
+  const bcc = request.bcc === undefined ? [] : mailboxList(request.bcc, "bcc");
+  const replyTo = request.replyTo === undefined ? [] : mailboxList(request.replyTo, "replyTo");
+  const headers = customHeaders(request.headers ?? {});
+
+  const composer = new MailComposer({
+    from: from[0],
+    ...(to.length ? { to } : {}),
+    ...(cc.length ? { cc } : {}),
+    // Bcc goes to the composer only so it knows the recipients; MimeNode leaves it out of the headers (keepBcc
+    // is false), which the tests check.
+    ...(bcc.length ? { bcc } : {}),
+    ...(replyTo.length ? { replyTo } : {}),
+    ...(request.subject === undefined ? {} : { subject: request.subject }),
+    ...(request.text === undefined ? {} : { text: request.text }),
+    ...(request.html === undefined ? {} : { html: request.html }),
+    attachments: (request.attachments ?? []).map((a, i) => {
+      if (a.contentType !== undefined && !MEDIA_TYPE.test(a.contentType)) {
+        throw new MailError("invalid-request", "not a media type", `attachments[${i}].contentType`);
+      }
+      return {
+        content: Buffer.from(a.content, "base64"),
+        ...(a.filename === undefined ? {} : { filename: a.filename }),
+        ...(a.contentType === undefined ? {} : { contentType: a.contentType }),
+        ...(a.cid === undefined ? {} : { cid: a.cid }),
+      };
+    }),
+    headers,
+    messageId: `<${newId(options.now)}@${options.hostname}>`,
+    date: new Date(options.now),
+    // Content comes only from the request: never let a field make the composer read a file or fetch a URL.
+    disableFileAccess: true,
+    disableUrlAccess: true,
+  });
+  return {
+    from: from[0]!.address,
+    to: [...to, ...cc, ...bcc].map((m) => m.address),
+    body: composer.compile().createReadStream(),
+  };
+}
+
+/** CR or LF in anything that lands in a header would let the caller start headers (or a body) of their own. */
+function rejectLineBreaks(request: MessageRequest): void {
+  const check = (value: string | undefined, field: string) => {
+    if (value !== undefined && /[\r\n]/.test(value)) {
+      throw new MailError("header-injection", `${field} must not contain CR or LF`, field);
+    }
+  };
+  const checkMailboxes = (value: Mailboxes | undefined, field: string) => {
+    if (value === undefined) return;
+    const list = Array.isArray(value) ? value : [value];
+    list.forEach((m, i) => {
+      const at = Array.isArray(value) ? `${field}[${i}]` : field;
+      if (typeof m === "string") check(m, at);
+      else {
+        check(m.name, `${at}.name`);
+        check(m.address, `${at}.address`);
+      }
+    });
+  };
+  check(request.subject, "subject");
+  checkMailboxes(request.from, "from");
+  checkMailboxes(request.to, "to");
+  checkMailboxes(request.cc, "cc");
+  checkMailboxes(request.bcc, "bcc");
+  checkMailboxes(request.replyTo, "replyTo");
+  for (const [name, value] of Object.entries(request.headers ?? {})) {
+    check(name, "headers");
+    check(value, `headers.${name}`);
+  }
+  (request.attachments ?? []).forEach((a, i) => {
+    check(a.filename, `attachments[${i}].filename`);
+    check(a.contentType, `attachments[${i}].contentType`);
+    check(a.cid, `attachments[${i}].cid`);
+  });
+}
+
+/** Parses one field's mailboxes ("Name <a@x>", "a@x, b@y" or objects) and validates every address. */
+function mailboxList(value: Mailboxes, field: string): NamedAddress[] {
+  const list = Array.isArray(value) ? value : [value];
+  return list.flatMap((m, i) => {
+    const at = Array.isArray(value) ? `${field}[${i}]` : field;
+    const parsed: NamedAddress[] =
+      typeof m === "string" ? parseMailboxString(m, at) : [{ name: m.name ?? "", address: m.address }];
+    for (const { address } of parsed) {
+      if (!parseAddress(address)) {
+        throw new MailError(
+          "invalid-address",
+          `${at}: invalid address ${JSON.stringify(address)}`,
+          typeof m === "string" ? at : `${at}.address`,
+        );
+      }
+    }
+    return parsed;
+  });
+}
+
+function parseMailboxString(value: string, field: string): NamedAddress[] {
+  const parsed = addressparser(value, { flatten: true });
+  if (parsed.length === 0) throw new MailError("invalid-address", `${field}: no address`, field);
+  return parsed.map((p) => ({ name: p.name, address: p.address }));
+}
+
+function customHeaders(headers: Record<string, string>): Record<string, string> {
+  for (const name of Object.keys(headers)) {
+    if (!FIELD_NAME.test(name))
+      throw new MailError("invalid-request", `invalid header name ${JSON.stringify(name)}`, `headers.${name}`);
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new MailError("invalid-request", `the ${name} header cannot be set`, `headers.${name}`);
+    }
+  }
+  return headers;
+}

@@ -1,0 +1,19 @@
+// GET /health: cheap and unauthenticated, for load balancers; asks the ports' synchronous health, no I/O.
+import { Hono } from "hono";
+import type { ApiEnv, AppDeps } from "../app-env.ts";
+import { RETRY_AFTER_SECONDS } from "../problem.ts";
+
+export function healthRoutes(deps: Pick<AppDeps, "queue" | "bodyStore">): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  app.get("/health", (c) => {
+    const reasons = [
+      ["queue", deps.queue.unhealthyReason()],
+      ["bodyStore", deps.bodyStore.unhealthyReason()],
+    ].flatMap(([port, reason]) => (reason ? [`${port}: ${reason}`] : []));
+    c.header("cache-control", "no-store");
+    if (reasons.length === 0) return c.json({ status: "ok" });
+    c.header("retry-after", String(RETRY_AFTER_SECONDS));
+    return c.json({ status: "unavailable", reasons }, 503);
+  });
+  return app;
+}

@@ -1,0 +1,136 @@
+// Message submission: POST /v1/messages (JSON, composed here) and POST /v1/messages/raw (RFC 5322, streamed).
+import type { IncomingMessage } from "node:http";
+import { type Context, Hono } from "hono";
+import { MailError } from "../../shared/errors.ts";
+import type { SubmitInput, SubmitResult } from "../../shared/intake/submit-types.ts";
+import type { ApiEnv, AppDeps } from "../app-env.ts";
+import { composeMessage } from "../compose.ts";
+import { parseMessageRequest } from "../message-schema.ts";
+import { bodyStream, readJsonBody, rejectDeclaredOversize } from "../request-body.ts";
+
+// RFC 9110 field values are visible ASCII; 255 is what Stripe and the IETF idempotency draft suggest as a cap.
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+// A JSON body carries attachments as base64 (4/3 of their size) plus JSON escaping; the composed message is
+// counted exactly against maxSize by submit, this cap only stops absurd documents before they are buffered.
+const JSON_OVERHEAD_FACTOR = 2;
+const JSON_SLACK_BYTES = 64 * 1024;
+
+export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
+  const app = new Hono<ApiEnv>();
+  const { maxSize } = deps.config.api;
+
+  app.post("/", async (c) => {
+    const request = parseMessageRequest(
+      await readJsonBody(c.req.raw, maxSize * JSON_OVERHEAD_FACTOR + JSON_SLACK_BYTES),
+    );
+    const now = deps.clock.now();
+    const notBefore = request.sendAt === undefined ? undefined : scheduledTime(request.sendAt, now, deps);
+    const composed = composeMessage(request, { hostname: deps.config.hostname, now });
+    const result = await deps.submit({
+      ...common(c, deps),
+      from: composed.from,
+      to: composed.to,
+      body: composed.body,
+      ...zoneOf(c, request.zone),
+      ...(notBefore === undefined ? {} : { notBefore }),
+    });
+    return accepted(c, result);
+  });
+
+  app.post("/raw", async (c) => {
+    rejectDeclaredOversize(c.req.raw, maxSize);
+    const envelope = rawEnvelope(c);
+    const sendAt = c.req.query("sendAt");
+    const notBefore = sendAt === undefined ? undefined : scheduledTime(sendAt, deps.clock.now(), deps);
+    const result = await deps.submit({
+      ...common(c, deps),
+      ...envelope,
+      body: bodyStream(c.req.raw),
+      ...zoneOf(c, c.req.query("zone")),
+      ...(notBefore === undefined ? {} : { notBefore }),
+    });
+    return accepted(c, result);
+  });
+
+  return app;
+}
+
+/** What every submission shares: who sent it, their scope, the size limit and the idempotency key. */
+function common(c: Context<ApiEnv>, deps: AppDeps) {
+  const caller = c.get("caller");
+  const idempotencyKey = c.req.header("idempotency-key");
+  if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new MailError("invalid-request", "Idempotency-Key must be 1-255 visible ASCII characters", "Idempotency-Key");
+  }
+  const remoteAddress = remoteAddressOf(c);
+  return {
+    source: {
+      interface: "api",
+      name: "api",
+      ...(remoteAddress ? { remoteAddress } : {}),
+      user: caller.keyId,
+    },
+    ...(caller.zones ? { allowedZones: caller.zones } : {}),
+    maxSize: deps.config.api.maxSize,
+    ...(idempotencyKey === undefined ? {} : { idempotency: { scope: caller.keyId, key: idempotencyKey } }),
+    received: { protocol: "HTTP" },
+  } satisfies Partial<SubmitInput>;
+}
+
+/**
+ * The zone asked for; without one, a key scoped to zones sends through its first zone (the key names its lane),
+ * and an unscoped caller leaves the choice to routing. Submit checks the zone against the key's scope (403).
+ */
+function zoneOf(c: Context<ApiEnv>, requested: string | undefined): { zone?: string } {
+  const zone = requested ?? c.get("caller").zones?.[0];
+  return zone === undefined ? {} : { zone };
+}
+
+/** Envelope of a raw message: `?from=&to=` (repeatable) or X-Envelope-From / X-Envelope-To (comma-separated). */
+function rawEnvelope(c: Context<ApiEnv>): { from: string; to: string[] } {
+  const from = c.req.query("from") ?? c.req.header("x-envelope-from");
+  if (from === undefined) {
+    throw new MailError(
+      "invalid-request",
+      "Give the envelope sender as ?from= or X-Envelope-From (empty = <>)",
+      "from",
+    );
+  }
+  const queried = c.req.queries("to") ?? [];
+  const to = (queried.length ? queried : (c.req.header("x-envelope-to") ?? "").split(","))
+    .flatMap((t) => t.split(","))
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (to.length === 0) throw new MailError("invalid-request", "Give recipients as ?to= or X-Envelope-To", "to");
+  // An empty sender is the null reverse-path <> (RFC 5321 §4.5.5), used for bounces.
+  return { from: from.trim().replace(/^<(.*)>$/, "$1"), to };
+}
+
+/** `sendAt` as epoch ms; later than the queue keeps messages would only ever bounce, so it is refused. */
+function scheduledTime(sendAt: string, now: number, deps: AppDeps): number {
+  const at = Date.parse(sendAt);
+  if (Number.isNaN(at)) throw new MailError("invalid-request", "sendAt must be an ISO 8601 date-time", "sendAt");
+  if (at > now + deps.config.queue.maxQueueTime) {
+    throw new MailError(
+      "invalid-request",
+      "sendAt is later than the queue keeps messages (queue.maxQueueTime)",
+      "sendAt",
+    );
+  }
+  return at;
+}
+
+/** 202 for a new message; 200 with the first answer when an Idempotency-Key matched (nothing new was queued). */
+function accepted(c: Context<ApiEnv>, result: SubmitResult) {
+  c.header("location", `/v1/messages/${result.messageId}`);
+  return c.json(
+    { id: result.messageId, messageId: result.messageIdHeader, deliveries: result.deliveries },
+    result.duplicate ? 200 : 202,
+  );
+}
+
+/** The peer address when running under @hono/node-server (its bindings); other runtimes simply have none. */
+function remoteAddressOf(c: Context<ApiEnv>): string | undefined {
+  const env = c.env as { incoming?: IncomingMessage } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}

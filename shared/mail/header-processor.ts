@@ -2,7 +2,7 @@
 // when missing, and refuses mail loops and oversized headers. The body passes through untouched.
 import { Transform, type TransformCallback } from "node:stream";
 import { MailError } from "../errors.ts";
-import { type HeaderLine, headerValue, parseHeaderBlock } from "./headers.ts";
+import { decodeEncodedWords, type HeaderLine, headerValue, parseHeaderBlock } from "./headers.ts";
 
 export interface HeaderInfo {
   fields: HeaderLine[];
@@ -87,7 +87,8 @@ export class HeaderProcessor extends Transform {
     if (!headerValue(fields, "date")) added.push(`Date: ${o.defaults.date}`);
     const head = [...o.prepend, ...block.split("\r\n").filter((l) => l !== ""), ...added];
     const headerBlock = head.length ? `${head.join("\r\n")}\r\n` : "";
-    const subject = headerValue(fields, "subject");
+    const rawSubject = headerValue(fields, "subject");
+    const subject = rawSubject === undefined ? undefined : decodeEncodedWords(rawSubject);
     o.onHeaders({ fields, messageId, headerBlock, ...(subject === undefined ? {} : { subject }) });
     this.push(Buffer.from(headerBlock, "utf8"));
     // `rest` starts with the blank line that ends the header section (or is the body after an empty header).

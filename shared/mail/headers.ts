@@ -43,3 +43,25 @@ export function formatRfc5322Date(date: Date): string {
 export function hasLineBreak(value: string): boolean {
   return /[\r\n]/.test(value);
 }
+
+const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
+
+/** Decodes RFC 2047 encoded words (e.g. a Subject) for display; unknown charsets are left as they are. */
+export function decodeEncodedWords(value: string): string {
+  // RFC 2047 §6.2: white space between adjacent encoded words is not displayed.
+  const joined = value.replace(/(\?=)\s+(=\?)/g, "$1$2");
+  return joined.replace(ENCODED_WORD, (word, charset: string, encoding: string, text: string) => {
+    try {
+      const bytes =
+        encoding.toUpperCase() === "B"
+          ? Buffer.from(text, "base64")
+          : Buffer.from(
+              text.replace(/_/g, " ").replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+              "latin1",
+            );
+      return new TextDecoder(charset.split("*")[0]!).decode(bytes);
+    } catch {
+      return word;
+    }
+  });
+}

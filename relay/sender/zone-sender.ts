@@ -148,6 +148,8 @@ export class ZoneSender {
       if (list.length === 0) continue;
       const active = this.activeByDomain.get(domain) ?? 0;
       if (active >= this.maxConnectionsFor(domain)) continue; // skip to other domains' work
+      // Another connection to a domain only pays off when each open one already has more work queued behind it.
+      if (active > 0 && list.length <= active) continue;
       this.activeByDomain.set(domain, active + 1);
       const lane = this.runLane(domain).finally(() => {
         this.lanes.delete(lane);
@@ -206,7 +208,11 @@ export class ZoneSender {
       } else {
         // Never drop silently after maxQueueTime (ZoneMTA does): bounce with the last reason.
         result = { ...result, outcome: "bounced", status: result.status.replace(/^4/, "5") };
-        result.attempt = { ...result.attempt, outcome: "bounced", response: `expired in queue; last reply: ${result.attempt.response}` };
+        result.attempt = {
+          ...result.attempt,
+          outcome: "bounced",
+          response: `expired in queue; last reply: ${result.attempt.response}`,
+        };
         completion = { outcome: "bounced", attempt: result.attempt };
       }
     } else {
@@ -239,6 +245,8 @@ export class ZoneSender {
     const ids = [...[...this.pending.values()].flat().map((d) => d.id), ...this.inFlight];
     if (ids.length === 0) return;
     const until = this.deps.clock.now() + this.deps.config.queue.leaseTime;
-    await this.deps.queue.renew(ids, this.deps.owner, until).catch((err) => this.log.warn({ err }, "lease renewal failed"));
+    await this.deps.queue
+      .renew(ids, this.deps.owner, until)
+      .catch((err) => this.log.warn({ err }, "lease renewal failed"));
   }
 }

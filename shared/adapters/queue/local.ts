@@ -80,12 +80,25 @@ const toAttempt = (r: AttemptRow): Attempt => ({
 export function createLocalQueue(options: { path: string; clock?: Clock }): Queue {
   const clock = options.clock ?? systemClock;
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-  const db = new Database(options.path);
-  db.pragma("journal_mode = WAL");
+  const db = new Database(options.path, { timeout: 0 });
+  // One process owns a local queue (the embedded mode): EXCLUSIVE makes a second opener fail loudly instead of
+  // two senders racing on one file. The lock dies with the process, so a crash leaves nothing held.
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.exec("BEGIN IMMEDIATE; COMMIT");
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
+    throw new Error(`local queue ${options.path} is locked by another process (an embedded queue has one owner)`);
+  }
   // FULL: every commit is fsynced, so a 250 after enqueue survives power loss, not just a crash.
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
   db.exec(LOCAL_QUEUE_SCHEMA);
+  // Leases left by an earlier process that died (kill -9, power loss) belong to nobody now: with the file locked
+  // to us, that work is due again at once instead of waiting out queue.leaseTime.
+  db.prepare("UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE lease_owner IS NOT NULL").run();
   let lastError: string | undefined;
 
   const st = {
@@ -260,11 +273,12 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Queu
         return { message: toMessage(m), deliveries };
       }),
 
-    nextDueAt: (zone) =>
-      guarded(() => (st.nextDue.get(zone) as { t: number | null }).t ?? undefined),
+    nextDueAt: (zone) => guarded(() => (st.nextDue.get(zone) as { t: number | null }).t ?? undefined),
 
     finishedMessages: (limit) =>
-      guarded(() => (st.finished.all(limit) as { id: string; body_id: string }[]).map((r) => ({ id: r.id, bodyId: r.body_id }))),
+      guarded(() =>
+        (st.finished.all(limit) as { id: string; body_id: string }[]).map((r) => ({ id: r.id, bodyId: r.body_id })),
+      ),
 
     markBodyRemoved: (messageId) =>
       guarded(() => {

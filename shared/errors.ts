@@ -72,7 +72,12 @@ export class MailError extends Error {
 export function toMailError(err: unknown): MailError {
   if (err instanceof MailError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (err && typeof err === "object" && "code" in err && ["ENOSPC", "EDQUOT", "EIO", "EROFS"].includes(String(err.code))) {
+  if (
+    err &&
+    typeof err === "object" &&
+    "code" in err &&
+    ["ENOSPC", "EDQUOT", "EIO", "EROFS"].includes(String(err.code))
+  ) {
     return new MailError("storage-unavailable", `Storage unavailable: ${message}`);
   }
   return new MailError("internal", "Temporary local problem, try again later");

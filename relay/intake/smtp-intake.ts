@@ -51,6 +51,7 @@ export async function startSmtpIntake(args: {
     // AUTH over plain text is checked per client in onAuth (loopback may); smtp-server must let it reach us.
     allowInsecureAuth: true,
     hideSTARTTLS: !iface.tls,
+    hideENHANCEDSTATUSCODES: false, // RFC 2034: every reply carries one (ours from shared/errors.ts)
     hideDSN: true, // not implemented: never advertise what we would ignore
     hideREQUIRETLS: true,
     ...(iface.tls ? { key: readFileSync(iface.tls.key), cert: readFileSync(iface.tls.cert) } : {}),
@@ -59,12 +60,19 @@ export async function startSmtpIntake(args: {
     onAuth(auth, session, callback) {
       const clientIp = unmapIPv4(session.remoteAddress);
       if (!session.secure && !isLoopback(clientIp) && !iface.allowInsecureAuth) {
-        callback(Object.assign(new Error("5.7.11 Encryption required for requested authentication mechanism"), { responseCode: 538 }));
+        callback(
+          Object.assign(new Error("5.7.11 Encryption required for requested authentication mechanism"), {
+            responseCode: 538,
+          }),
+        );
         return;
       }
       const username = auth.username ?? "";
       const user = Object.hasOwn(config.users, username) ? config.users[username] : undefined;
-      const check = user && typeof auth.password === "string" ? verifyPassword(auth.password, user.password) : Promise.resolve(false);
+      const check =
+        user && typeof auth.password === "string"
+          ? verifyPassword(auth.password, user.password)
+          : Promise.resolve(false);
       check.then(
         (ok) => {
           if (!ok) {

@@ -3,9 +3,9 @@
 import type { Logger } from "pino";
 import type { ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import { classifyReply, parseReply } from "../../shared/mail/bounce-classify.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
-import { classifyReply } from "../../shared/mail/bounce-classify.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import { DeliveryError } from "./delivery-error.ts";
 import type { LocalBinding } from "./local-address.ts";
@@ -70,7 +70,8 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       attempt: record(d, started, deps, "delivered", response, client, mxName),
     };
   } catch (err) {
-    const failure = err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, { errorCode: "EINTERNAL" });
+    const failure =
+      err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, { errorCode: "EINTERNAL" });
     // A reply-level failure leaves the connection usable after RSET; anything else is discarded.
     if (client) {
       if (failure.details.code && (await client.reset())) deps.cache.put(cacheKey, client);
@@ -83,12 +84,22 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       ...(failure.details.stage ? { stage: failure.details.stage } : {}),
     });
     const permanent = failure.details.permanent === true || verdict.action === "bounce";
-    const response = failure.details.code ? failure.message : `${failure.details.errorCode ?? "error"}: ${failure.message}`;
-    const attempt = record(d, started, deps, permanent ? "bounced" : "deferred", response, client, failure.details.mx ?? mxName);
+    const response = failure.details.code
+      ? failure.message
+      : `${failure.details.errorCode ?? "error"}: ${failure.message}`;
+    const attempt = record(
+      d,
+      started,
+      deps,
+      permanent ? "bounced" : "deferred",
+      response,
+      client,
+      failure.details.mx ?? mxName,
+    );
     attempt.category = verdict.category;
     return {
       outcome: permanent ? "bounced" : "deferred",
-      status: enhancedOf(failure.message) ?? (permanent ? "5.0.0" : "4.0.0"),
+      status: statusFor(failure.message, permanent),
       attempt,
     };
   }
@@ -130,7 +141,9 @@ async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, 
       }
     }
   }
-  throw lastError ?? new DeliveryError(`No usable local address for the MX hosts of ${domain}`, { errorCode: "ENOLOCAL" });
+  throw (
+    lastError ?? new DeliveryError(`No usable local address for the MX hosts of ${domain}`, { errorCode: "ENOLOCAL" })
+  );
 }
 
 function record(
@@ -155,6 +168,9 @@ function record(
   };
 }
 
-function enhancedOf(text: string): string | undefined {
-  return /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(text)?.[1];
+/** The enhanced status for DSNs, its class made to agree with the outcome (a deferred 5xx is still a 4.x.x). */
+function statusFor(text: string, permanent: boolean): string {
+  const enhanced = parseReply(text).enhanced;
+  const cls = permanent ? "5" : "4";
+  return enhanced ? `${cls}${enhanced.slice(1)}` : `${cls}.0.0`;
 }

@@ -37,7 +37,11 @@ export class ConnectionCache {
 
   private sweep() {
     for (const [key, list] of this.idle) {
-      const keep = list.filter((c) => this.fresh(c) || (c.close(), false));
+      const keep = list.filter((c) => {
+        if (this.fresh(c)) return true;
+        c.close();
+        return false;
+      });
       if (keep.length) this.idle.set(key, keep);
       else this.idle.delete(key);
     }

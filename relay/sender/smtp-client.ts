@@ -36,13 +36,14 @@ interface NodemailerError extends Error {
   command?: string;
 }
 
-function translate(err: NodemailerError, host: string): DeliveryError {
+/** `duringTls`: the error came while the STARTTLS handshake was running (nodemailer reports those as ESOCKET). */
+function translate(err: NodemailerError, host: string, duringTls = false): DeliveryError {
   const stage = STAGE_OF_COMMAND[err.command ?? ""] ?? (err.responseCode ? "data" : "network");
   const text = err.response ?? err.message;
   return new DeliveryError(text, {
     ...(err.responseCode ? { code: err.responseCode } : {}),
     errorCode: err.originalCode ?? err.code ?? "ECONNECTION",
-    stage: err.code === "ETLS" ? "starttls" : stage,
+    stage: duringTls || err.code === "ETLS" ? "starttls" : stage,
     mx: host,
   });
 }
@@ -82,7 +83,7 @@ export class SmtpClient {
       allowInternalNetworkInterfaces: true,
     } as SMTPConnection.Options);
     return new Promise((resolve, reject) => {
-      const onError = (err: NodemailerError) => reject(translate(err, options.host));
+      const onError = (err: NodemailerError) => reject(translate(err, options.host, connection.upgrading === true));
       connection.once("error", onError);
       connection.connect(() => {
         connection.off("error", onError);

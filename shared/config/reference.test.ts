@@ -6,7 +6,12 @@ describe("config reference", () => {
   it("documents every key with a description", () => {
     const rows = configReferenceRows();
     expect(rows.map((r) => r.path)).toEqual(
-      expect.arrayContaining(["smtpInterfaces.<name>.allowedNetworks", "queue.maxQueueTime", "zones.<name>.connectionCache.ttl", "dns.nameservers"]),
+      expect.arrayContaining([
+        "smtpInterfaces.<name>.allowedNetworks",
+        "queue.maxQueueTime",
+        "zones.<name>.connectionCache.ttl",
+        "dns.nameservers",
+      ]),
     );
     expect(rows.filter((r) => !r.description).map((r) => r.path)).toEqual([]);
   });

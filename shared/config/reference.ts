@@ -38,8 +38,10 @@ function walk(s: JsonSchema, path: string, rows: ReferenceRow[]) {
     });
   }
   for (const [key, child] of Object.entries(s.properties ?? {})) walk(child, path ? `${path}.${key}` : key, rows);
-  if (s.additionalProperties && typeof s.additionalProperties === "object") walk(s.additionalProperties, `${path}.<name>`, rows);
-  if (s.type === "array" && s.items?.properties) walk({ ...s.items, description: undefined, default: undefined }, `${path}[]`, rows.length ? rows : rows);
+  if (s.additionalProperties && typeof s.additionalProperties === "object")
+    walk(s.additionalProperties, `${path}.<name>`, rows);
+  if (s.type === "array" && s.items?.properties)
+    walk({ ...s.items, description: undefined, default: undefined }, `${path}[]`, rows.length ? rows : rows);
 }
 
 export function configReferenceRows(): ReferenceRow[] {

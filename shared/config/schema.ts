@@ -195,7 +195,8 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (!cfg.zones.default) ctx.addIssue({ code: "custom", path: ["zones"], message: "a zone named `default` is required" });
+    if (!cfg.zones.default)
+      ctx.addIssue({ code: "custom", path: ["zones"], message: "a zone named `default` is required" });
     for (const [name, z_] of Object.entries(cfg.zones)) {
       if (!cfg.pools[z_.pool]) {
         ctx.addIssue({ code: "custom", path: ["zones", name, "pool"], message: `no pool named "${z_.pool}" in pools` });
@@ -203,7 +204,11 @@ export const configSchema = z
     }
     for (const [name, iface] of Object.entries(cfg.smtpInterfaces)) {
       if (iface.zone && !cfg.zones[iface.zone]) {
-        ctx.addIssue({ code: "custom", path: ["smtpInterfaces", name, "zone"], message: `no zone named "${iface.zone}"` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["smtpInterfaces", name, "zone"],
+          message: `no zone named "${iface.zone}"`,
+        });
       }
     }
   });

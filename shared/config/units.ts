@@ -32,6 +32,7 @@ function transformWith<T>(parse: (v: string | number) => T) {
 }
 
 /** A zod field accepting a duration string or milliseconds, yielding milliseconds. */
-export const duration = () => z.union([z.string(), z.number().int().nonnegative()]).transform(transformWith(parseDuration));
+export const duration = () =>
+  z.union([z.string(), z.number().int().nonnegative()]).transform(transformWith(parseDuration));
 /** A zod field accepting a size string or bytes, yielding bytes. */
 export const size = () => z.union([z.string(), z.number().int().positive()]).transform(transformWith(parseSize));

@@ -3,10 +3,17 @@ import { parseAddress } from "./address.ts";
 
 describe("envelope addresses", () => {
   it("splits local part and domain and lower-cases the domain", () => {
-    expect(parseAddress("Alice@Example.TEST")).toEqual({ local: "Alice", domain: "example.test", asciiDomain: "example.test" });
+    expect(parseAddress("Alice@Example.TEST")).toEqual({
+      local: "Alice",
+      domain: "example.test",
+      asciiDomain: "example.test",
+    });
   });
   it("gives a Unicode domain its A-label form and keeps a Unicode local part (EAI)", () => {
-    expect(parseAddress("андрис@уайлддак.орг")).toMatchObject({ local: "андрис", asciiDomain: "xn--80aalaxjd5d.xn--c1avg" });
+    expect(parseAddress("андрис@уайлддак.орг")).toMatchObject({
+      local: "андрис",
+      asciiDomain: "xn--80aalaxjd5d.xn--c1avg",
+    });
   });
   it.each([
     ["no at sign", "alice"],

@@ -15,7 +15,8 @@ const MAX_ADDRESS = 254;
 
 /** Parses an envelope address (no display name, no angle brackets). Returns undefined when invalid. */
 export function parseAddress(address: string): ParsedAddress | undefined {
-  if (!address || Buffer.byteLength(address) > MAX_ADDRESS || /[\s<>()\[\],;\\\x00-\x1f\x7f]/.test(address)) return undefined;
+  if (!address || Buffer.byteLength(address) > MAX_ADDRESS || /[\s<>()[\],;\\\x00-\x1f\x7f]/.test(address))
+    return undefined;
   const at = address.lastIndexOf("@");
   if (at <= 0 || at === address.length - 1) return undefined;
   const local = address.slice(0, at);

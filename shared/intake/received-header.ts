@@ -2,7 +2,9 @@
 import { formatRfc5322Date } from "../mail/headers.ts";
 import type { SubmitInput } from "./submit-types.ts";
 
-export function receivedHeader(args: SubmitInput & { id: string; hostname: string; recipients: { address: string }[]; now: number }) {
+export function receivedHeader(
+  args: SubmitInput & { id: string; hostname: string; recipients: { address: string }[]; now: number },
+) {
   const { source, received } = args;
   const client = received?.helo ?? (source.interface === "api" ? "api" : "unknown");
   const addr = source.remoteAddress ? ` ([${source.remoteAddress.replace(/^::ffff:/, "")}])` : "";
@@ -18,5 +20,5 @@ export function receivedHeader(args: SubmitInput & { id: string; hostname: strin
 
 /** HELO names are client-controlled: keep them to one safe token. */
 function sanitize(value: string): string {
-  return value.replace(/[^\w.:\-\[\]]/g, "").slice(0, 255) || "unknown";
+  return value.replace(/[^\w.:\-[\]]/g, "").slice(0, 255) || "unknown";
 }

@@ -58,12 +58,18 @@ describe("submit pipeline", () => {
     expect(stored).toMatch(/Subject: Hi\r\nMessage-ID: .*\r\nDate: .*\r\n\r\nbody line\r\n$/);
     expect(stored).not.toMatch(/[^\r]\n/);
     const status = await queue.getMessage(result.messageId);
-    expect(status?.message).toMatchObject({ from: "sender@example.test", subject: "Hi", messageIdHeader: result.messageIdHeader });
+    expect(status?.message).toMatchObject({
+      from: "sender@example.test",
+      subject: "Hi",
+      messageIdHeader: result.messageIdHeader,
+    });
     expect(queued).toContainEqual(["default"]);
   });
 
   it("keeps an existing Message-ID and Date", async () => {
-    const result = await submit(input(["Message-ID: <keep@x.test>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n", "\r\nhi\r\n"]));
+    const result = await submit(
+      input(["Message-ID: <keep@x.test>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n", "\r\nhi\r\n"]),
+    );
     const stored = await text(await store.get(result.messageId));
     expect(result.messageIdHeader).toBe("<keep@x.test>");
     expect(stored.match(/^Message-ID:/gim)).toHaveLength(1);
@@ -84,9 +90,14 @@ describe("submit pipeline", () => {
   });
 
   it("refuses unknown or forbidden zones and invalid addresses", async () => {
-    await expect(submit(input("\r\nx", { zone: "nope" }))).rejects.toMatchObject({ kind: "invalid-request", field: "zone" });
+    await expect(submit(input("\r\nx", { zone: "nope" }))).rejects.toMatchObject({
+      kind: "invalid-request",
+      field: "zone",
+    });
     await expect(submit(input("\r\nx", { zone: "bulk", allowedZones: ["default"] }))).rejects.toBeInstanceOf(MailError);
-    await expect(submit(input("\r\nx", { to: ["victim%other.test@one.test"] }))).rejects.toMatchObject({ kind: "invalid-address" });
+    await expect(submit(input("\r\nx", { to: ["victim%other.test@one.test"] }))).rejects.toMatchObject({
+      kind: "invalid-address",
+    });
   });
 
   it("returns the first result for a repeated idempotency key", async () => {

@@ -3,7 +3,8 @@ import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { CrlfNormalizer } from "./line-endings.ts";
 
-const normalise = (chunks: string[]) => text(Readable.from(chunks.map((c) => Buffer.from(c))).pipe(new CrlfNormalizer()));
+const normalise = (chunks: string[]) =>
+  text(Readable.from(chunks.map((c) => Buffer.from(c))).pipe(new CrlfNormalizer()));
 
 describe("CRLF normaliser", () => {
   it("keeps CRLF as it is", async () => {

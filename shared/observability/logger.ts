@@ -1,5 +1,5 @@
 // The process logger: pino JSON lines; child loggers carry msgId, deliveryId and zone.
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 

@@ -9,7 +9,8 @@ export interface QueueFixture {
 }
 
 let counter = 0;
-const uid = (prefix: string) => `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+const uid = (prefix: string) =>
+  `${prefix}${Date.now().toString(36)}${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 function message(overrides: Partial<MessageRecord> = {}): MessageRecord {
   const id = uid("m");
@@ -90,7 +91,9 @@ export function describeQueueContract(name: string, make: () => Promise<QueueFix
       expect(d).toBeDefined();
       const again = await q.lease(zone, { owner: "h2", limit: 10, leaseMs: 1_000, now: 6_001 });
       expect(again.map((x) => x.id)).toEqual([d!.id]);
-      expect(await q.complete(d!.id, "crashed", { outcome: "delivered", attempt: attempt(d!.id, "delivered", "250 ok") })).toBe(false);
+      expect(
+        await q.complete(d!.id, "crashed", { outcome: "delivered", attempt: attempt(d!.id, "delivered", "250 ok") }),
+      ).toBe(false);
     });
 
     it("renews a lease so in-flight work does not come back", async () => {
@@ -108,9 +111,17 @@ export function describeQueueContract(name: string, make: () => Promise<QueueFix
       expect(await q.complete(d!.id, "h1", done)).toBe(true);
       expect(await q.complete(d!.id, "h1", done)).toBe(false);
       const status = await q.getMessage(m.id);
-      expect(status?.deliveries[0]).toMatchObject({ state: "delivered", attempts: 1, lastResponse: "250 2.0.0 queued as X" });
-      expect(status?.deliveries[0]!.history).toHaveLength(1);
-      expect(status?.deliveries[0]!.history[0]).toMatchObject({ localAddress: "127.0.0.2", mx: "mx.example.test", tls: true });
+      expect(status?.deliveries[0]).toMatchObject({
+        state: "delivered",
+        attempts: 1,
+        lastResponse: "250 2.0.0 queued as X",
+      });
+      expect(status!.deliveries[0]!.history).toHaveLength(1);
+      expect(status!.deliveries[0]!.history[0]).toMatchObject({
+        localAddress: "127.0.0.2",
+        mx: "mx.example.test",
+        tls: true,
+      });
     });
 
     it("defers until the given time, then leases again", async () => {
@@ -131,10 +142,16 @@ export function describeQueueContract(name: string, make: () => Promise<QueueFix
       const m = message();
       await q.enqueue(m, deliveries(zone, ["a@one.test", "b@one.test"]));
       const leased = await q.lease(zone, { owner: "h1", limit: 10, leaseMs: 60_000, now: 5_000 });
-      await q.complete(leased[0]!.id, "h1", { outcome: "bounced", attempt: attempt(leased[0]!.id, "bounced", "550 no") });
+      await q.complete(leased[0]!.id, "h1", {
+        outcome: "bounced",
+        attempt: attempt(leased[0]!.id, "bounced", "550 no"),
+      });
       expect((await q.finishedMessages(100)).map((x) => x.id)).not.toContain(m.id);
       expect(await q.hasBody(m.bodyId)).toBe(true);
-      await q.complete(leased[1]!.id, "h1", { outcome: "delivered", attempt: attempt(leased[1]!.id, "delivered", "250") });
+      await q.complete(leased[1]!.id, "h1", {
+        outcome: "delivered",
+        attempt: attempt(leased[1]!.id, "delivered", "250"),
+      });
       expect(await q.finishedMessages(100)).toContainEqual({ id: m.id, bodyId: m.bodyId });
       await q.markBodyRemoved(m.id);
       expect((await q.finishedMessages(100)).map((x) => x.id)).not.toContain(m.id);

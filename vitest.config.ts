@@ -4,7 +4,12 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["shared/**/*.test.ts", "relay/**/*.test.ts", "functions/**/*.test.ts", "infra/**/*.test.ts"] } },
+      {
+        test: {
+          name: "unit",
+          include: ["shared/**/*.test.ts", "relay/**/*.test.ts", "functions/**/*.test.ts", "infra/**/*.test.ts"],
+        },
+      },
       {
         test: {
           name: "integration",

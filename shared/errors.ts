@@ -72,13 +72,63 @@ export class MailError extends Error {
 export function toMailError(err: unknown): MailError {
   if (err instanceof MailError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (
-    err &&
-    typeof err === "object" &&
-    "code" in err &&
-    ["ENOSPC", "EDQUOT", "EIO", "EROFS"].includes(String(err.code))
-  ) {
-    return new MailError("storage-unavailable", `Storage unavailable: ${message}`);
-  }
+  if (isBackendUnavailable(err)) return new MailError("storage-unavailable", `Storage unavailable: ${message}`);
   return new MailError("internal", "Temporary local problem, try again later");
+}
+
+const UNAVAILABLE_CODES = new Set([
+  // local disk
+  "ENOSPC",
+  "EDQUOT",
+  "EIO",
+  "EROFS",
+  // network to a backend (MongoDB, Redis, S3, SQS)
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "EAI_AGAIN",
+  // SQLite
+  "SQLITE_FULL",
+  "SQLITE_IOERR",
+  "SQLITE_BUSY",
+  "SQLITE_READONLY",
+  "SQLITE_CANTOPEN",
+]);
+const UNAVAILABLE_NAMES = new Set([
+  // mongodb driver
+  "MongoNetworkError",
+  "MongoNetworkTimeoutError",
+  "MongoServerSelectionError",
+  "MongoNotConnectedError",
+  "MongoTopologyClosedError",
+  "MongoWriteConcernError",
+  // ioredis
+  "MaxRetriesPerRequestError",
+  // AWS SDK
+  "TimeoutError",
+  "NetworkingError",
+  "RequestTimeout",
+  "ServiceUnavailable",
+  "SlowDown",
+  "ThrottlingException",
+  "InternalError",
+]);
+
+/**
+ * A backend that cannot take the write right now (disk full, server unreachable, throttled, 5xx): the client must
+ * hear "try again later" (SMTP 451, HTTP 503), never a permanent refusal and never a silent 250.
+ */
+export function isBackendUnavailable(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (UNAVAILABLE_CODES.has(String(e.code))) return true;
+  if (UNAVAILABLE_NAMES.has(String(e.name))) return true;
+  if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  // ioredis with the offline queue disabled
+  if (typeof e.message === "string" && /Connection is closed|Stream isn't writeable/.test(e.message)) return true;
+  const cause = (err as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== err && isBackendUnavailable(cause);
 }

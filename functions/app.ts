@@ -9,6 +9,7 @@ import { problem, problemResponse } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { messageStatusRoutes } from "./routes/message-status.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { suspensionRoutes } from "./routes/suspensions.ts";
 
 export type { AppDeps } from "./app-env.ts";
 
@@ -19,6 +20,7 @@ export function createApp(deps: AppDeps): Hono<ApiEnv> {
   app.use("/v1/*", apiKeyAuth(deps.config.api.keys));
   app.route("/v1/messages", messageRoutes(deps));
   app.route("/v1/messages", messageStatusRoutes(deps));
+  app.route("/v1/suspensions", suspensionRoutes(deps));
 
   app.notFound((c) => problemResponse(new MailError("not-found", `No endpoint ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

@@ -2,13 +2,12 @@
 // (SMTP intake, HTTP API, zone senders, garbage collection). No globals: everything is passed down.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { createApp } from "../functions/app.ts";
 import { startApiServer } from "../functions/server.ts";
-import { createFsBodyStore } from "../shared/adapters/body-store/fs.ts";
-import { createLocalQueue } from "../shared/adapters/queue/local.ts";
+import { openBackends } from "../shared/adapters/open-backends.ts";
 import type { Config } from "../shared/config/schema.ts";
+import { createRouter } from "../shared/intake/routing.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
 import { createLogger } from "../shared/observability/logger.ts";
 import { type Clock, systemClock } from "../shared/ports/clock.ts";
@@ -36,8 +35,8 @@ export async function startRelay(
   const clock = options.clock ?? systemClock;
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 
-  const bodyStore = await createFsBodyStore({ dir: resolve(config.queue.spoolDir) });
-  const queue = createLocalQueue({ path: resolve(config.queue.dbPath), clock });
+  const backends = await openBackends(config, clock);
+  const { queue, bodyStore, coordinator } = backends;
   const senders = new Map<string, ZoneSender>();
   const submit = createSubmit({
     queue,
@@ -45,6 +44,8 @@ export async function startRelay(
     clock,
     hostname: config.hostname,
     zones: Object.keys(config.zones),
+    route: createRouter(config),
+    holdFutureDated: config.queue.holdFutureDated,
     logger,
     idempotencyTtl: config.api.idempotencyTtl,
     onQueued: (zones) => {
@@ -55,7 +56,10 @@ export async function startRelay(
   const onBounce = createBounceNotifier({ config, bodyStore, submit });
   const mx = createMxResolver(config);
   for (const name of Object.keys(config.zones)) {
-    senders.set(name, new ZoneSender(name, { config, queue, bodyStore, clock, mx, logger, owner, onBounce }));
+    senders.set(
+      name,
+      new ZoneSender(name, { config, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce }),
+    );
   }
 
   const intakes: SmtpIntake[] = [];
@@ -63,7 +67,11 @@ export async function startRelay(
     if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger }));
   }
   const api = config.api.enabled
-    ? await startApiServer({ config, app: createApp({ config, queue, bodyStore, submit, clock, logger }), logger })
+    ? await startApiServer({
+        config,
+        app: createApp({ config, queue, bodyStore, submit, clock, logger, coordinator }),
+        logger,
+      })
     : undefined;
 
   for (const sender of senders.values()) sender.start();
@@ -84,8 +92,7 @@ export async function startRelay(
         const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref());
         await Promise.race([Promise.all([...senders.values()].map((s) => s.stop())), grace]);
         const released = await queue.release(owner);
-        await queue.close();
-        await bodyStore.close();
+        await backends.close();
         logger.info({ released }, "relay stopped");
       })();
       return stopping;

@@ -131,6 +131,7 @@ export async function startSmtpIntake(args: {
           ...(user ? { user } : {}),
         },
         ...(iface.zone ? { zone: iface.zone } : {}),
+        trustRoutingHeader: iface.allowRoutingHeaders,
         ...(allowedZones ? { allowedZones } : {}),
         maxSize: iface.maxSize,
         received: {

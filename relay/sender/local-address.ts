@@ -1,5 +1,4 @@
-// Picks the local address (and its EHLO name) for an outbound connection from the zone's pool, round robin,
-// matching the address family of the destination.
+// The local address (and its EHLO name) an outbound connection binds to, matching the destination's address family.
 import { isIP } from "node:net";
 
 export interface PoolEntry {
@@ -13,17 +12,28 @@ export interface LocalBinding {
   name: string;
 }
 
-export function createAddressPicker(pool: readonly PoolEntry[], hostname: string) {
-  let next = 0;
-  return (remoteAddress: string): LocalBinding | undefined => {
-    const family = isIP(remoteAddress);
-    const candidates = pool.filter((p) => {
-      const f = isIP(p.address);
-      return f === family || p.address === "0.0.0.0" || p.address === "::";
-    });
-    if (candidates.length === 0) return undefined;
-    const entry = candidates[next++ % candidates.length]!;
-    const any = entry.address === "0.0.0.0" || entry.address === "::";
-    return { localAddress: any ? undefined : entry.address, name: entry.name ?? hostname };
-  };
+const isAny = (address: string) => address === "0.0.0.0" || address === "::";
+
+function fits(entry: PoolEntry, family: number) {
+  return isAny(entry.address) || isIP(entry.address) === family;
+}
+
+function toBinding(entry: PoolEntry, hostname: string): LocalBinding {
+  return { localAddress: isAny(entry.address) ? undefined : entry.address, name: entry.name ?? hostname };
+}
+
+/**
+ * The lane's chosen entry when it can reach `remoteAddress` (same family), else the first usable entry that can
+ * (an IPv6 MX from an IPv4-preferring lane); undefined when no usable entry has that family.
+ */
+export function bindingFor(
+  remoteAddress: string,
+  chosen: PoolEntry,
+  usable: readonly PoolEntry[],
+  hostname: string,
+): LocalBinding | undefined {
+  const family = isIP(remoteAddress);
+  if (fits(chosen, family)) return toBinding(chosen, hostname);
+  const other = usable.find((e) => fits(e, family));
+  return other ? toBinding(other, hostname) : undefined;
 }

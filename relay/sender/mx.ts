@@ -30,7 +30,7 @@ export function createMxResolver(config: Readonly<Config>): MxResolver {
       resolver.resolve4(host).catch(noData),
       zone.ignoreIPv6 ? Promise.resolve([]) : resolver.resolve6(host).catch(noData),
     ]);
-    return [...v4, ...v6];
+    return zone.preferIPv6 ? [...v6, ...v4] : [...v4, ...v6];
   }
 
   function noData(err: NodeJS.ErrnoException): string[] {
@@ -53,7 +53,8 @@ export function createMxResolver(config: Readonly<Config>): MxResolver {
       const ascii = domainToASCII(domain) || domain;
       try {
         const route = config.routes[domain] ?? config.routes[ascii];
-        if (route) return [{ host: route.host, port: route.port, addresses: await addressesOf(route.host, zone) }];
+        if (route?.host)
+          return [{ host: route.host, port: route.port, addresses: await addressesOf(route.host, zone) }];
         if (zone.host) return [{ host: zone.host, port: zone.port, addresses: await addressesOf(zone.host, zone) }];
 
         let records: { exchange: string; priority: number }[];

@@ -1,15 +1,17 @@
 // Drains one sending zone: leases due deliveries, keeps them in per-domain lanes, and runs up to `connections`
-// lanes at once (at most domainConfig.maxConnections per domain). A domain at its limit never idles the zone:
-// free connections go to other domains' work (unlike ZoneMTA #332).
+// lanes at once. Each lane works within its destination's cluster-wide budgets (relay/sender/lane.ts). A domain at
+// its limit never idles the zone: free connections go to other domains' work (unlike ZoneMTA #332).
 import type { Logger } from "pino";
 import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
 import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
+import type { Coordinator } from "../../shared/ports/coordinator.ts";
 import type { Completion, Queue } from "../../shared/ports/queue.ts";
-import { type AttemptResult, attemptDelivery } from "./attempt.ts";
+import { Shaper } from "../shaping/shaper.ts";
+import type { AttemptResult } from "./attempt.ts";
 import { ConnectionCache } from "./connection-cache.ts";
-import { createAddressPicker } from "./local-address.ts";
+import { BUDGET_FULL, runLane } from "./lane.ts";
 import type { MxResolver } from "./mx.ts";
 import { nextRetry } from "./retry-policy.ts";
 
@@ -19,6 +21,8 @@ export interface ZoneSenderDeps {
   bodyStore: BodyStore;
   clock: Clock;
   mx: MxResolver;
+  /** Shares connection budgets with every other host (in-process in embedded mode, Redis in a cluster). */
+  coordinator: Coordinator;
   logger: Logger;
   /** Lease owner id of this process. */
   owner: string;
@@ -30,11 +34,14 @@ export class ZoneSender {
   private readonly zone: ZoneConfig;
   private readonly log: Logger;
   private readonly cache: ConnectionCache;
-  private readonly pickAddress: ReturnType<typeof createAddressPicker>;
+  private readonly shaper: Shaper;
   /** Leased, not yet attempted, by domain. */
   private readonly pending = new Map<string, LeasedDelivery[]>();
   private readonly activeByDomain = new Map<string, number>();
   private readonly lanes = new Set<Promise<void>>();
+  private laneSeq = 0;
+  /** Domains whose cluster-wide connection budget was full: not tried again before this time. */
+  private readonly budgetFullUntil = new Map<string, number>();
   /** Deliveries being attempted right now; their leases are renewed too (a 1 GB message takes a while). */
   private readonly inFlight = new Set<string>();
   private running = false;
@@ -49,7 +56,7 @@ export class ZoneSender {
     this.zone = deps.config.zones[name]!;
     this.log = deps.logger.child({ zone: name });
     this.cache = new ConnectionCache(this.zone.connectionCache);
-    this.pickAddress = createAddressPicker(deps.config.pools[this.zone.pool]!, deps.config.hostname);
+    this.shaper = new Shaper(deps.coordinator, deps.config);
   }
 
   start() {
@@ -146,6 +153,7 @@ export class ZoneSender {
     for (const [domain, list] of this.pending) {
       if (this.lanes.size >= this.zone.connections) return;
       if (list.length === 0) continue;
+      if ((this.budgetFullUntil.get(domain) ?? 0) > this.deps.clock.now()) continue;
       const active = this.activeByDomain.get(domain) ?? 0;
       if (active >= this.maxConnectionsFor(domain)) continue; // skip to other domains' work
       // Another connection to a domain only pays off when each open one already has more work queued behind it.
@@ -161,41 +169,50 @@ export class ZoneSender {
     }
   }
 
-  /** Delivers a domain's pending work one after another, so one connection carries them all. */
+  /** Runs one lane; when the destination's budget is held by other hosts, looks again after a poll interval. */
   private async runLane(domain: string) {
-    const deps = {
+    const outcome = await runLane(domain, {
+      zoneName: this.name,
       zone: this.zone,
+      config: this.deps.config,
+      coordinator: this.deps.coordinator,
+      shaper: this.shaper,
       mx: this.deps.mx,
       bodyStore: this.deps.bodyStore,
       clock: this.deps.clock,
       cache: this.cache,
-      pickAddress: this.pickAddress,
       logger: this.log,
-    };
-    for (;;) {
-      if (!this.running) return;
-      const d = this.pending.get(domain)?.shift();
-      if (!d) {
-        this.pending.delete(domain);
-        return;
-      }
-      this.inFlight.add(d.id);
-      try {
-        const result = await attemptDelivery(d, deps);
-        await this.complete(d, result);
-      } catch (err) {
-        // The queue refused the completion: the lease will expire and the delivery comes back.
-        this.log.error({ err, deliveryId: d.id }, "could not record delivery outcome");
-      } finally {
-        this.inFlight.delete(d.id);
-      }
+      holder: `${this.deps.owner}#${++this.laneSeq}`,
+      next: () => {
+        const d = this.pending.get(domain)?.shift();
+        if (!d) this.pending.delete(domain);
+        return d;
+      },
+      requeue: (d) => {
+        const list = this.pending.get(domain) ?? [];
+        list.unshift(d);
+        this.pending.set(domain, list);
+      },
+      running: () => this.running,
+      inFlight: (id, flying) => (flying ? this.inFlight.add(id) : this.inFlight.delete(id)),
+      complete: (d, result, nextAttemptAt) => this.complete(d, result, nextAttemptAt),
+    });
+    if (outcome === BUDGET_FULL) {
+      this.budgetFullUntil.set(domain, this.deps.clock.now() + this.deps.config.queue.pollInterval);
+    } else {
+      this.budgetFullUntil.delete(domain);
     }
   }
 
-  private async complete(d: LeasedDelivery, result: AttemptResult) {
+  private async complete(d: LeasedDelivery, result: AttemptResult, nextAttemptAt?: number) {
     const { queue, config, clock } = this.deps;
     let completion: Completion;
-    if (result.outcome === "deferred") {
+    const expires = d.message.receivedAt + config.queue.maxQueueTime;
+    if (result.outcome === "deferred" && nextAttemptAt !== undefined && nextAttemptAt < expires) {
+      // A local wait (every address resting): until then, not by the retry schedule; past the queue time the
+      // schedule's path below bounces it.
+      completion = { outcome: "deferred", attempt: result.attempt, nextAttemptAt };
+    } else if (result.outcome === "deferred") {
       const retry = nextRetry({
         attempts: d.attempts + 1,
         now: clock.now(),

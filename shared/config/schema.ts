@@ -1,6 +1,6 @@
 // The single source of ZoneRelay's configuration: types, defaults (= the embedded mode) and documentation.
 import { z } from "zod";
-import { duration, size } from "./units.ts";
+import { duration, rate, size } from "./units.ts";
 
 const port = () => z.number().int().min(0).max(65535);
 const hostPort = z
@@ -33,6 +33,10 @@ const smtpInterface = z
     maxClients: z.number().int().positive().default(500).describe("Most concurrent client connections."),
     socketTimeout: duration().prefault("5m").describe("Idle time before a client is disconnected."),
     zone: z.string().optional().describe("Sending zone for messages received here (default: routing rules)."),
+    allowRoutingHeaders: z
+      .boolean()
+      .default(false)
+      .describe("Trust an `X-Sending-Zone` header from clients of this interface (it is always removed)."),
   })
   .strict()
   .describe("One SMTP listener.");
@@ -73,8 +77,25 @@ const api = z
 
 const queue = z
   .object({
+    backend: z
+      .enum(["local", "mongo", "sqs"])
+      .default("local")
+      .describe("Where deliveries wait: `local` SQLite (one process), `mongo` (many hosts, `dbs.mongo`), `sqs` (AWS)."),
+    bodies: z
+      .enum(["fs", "gridfs", "s3"])
+      .optional()
+      .describe("Where message bodies live (default: `fs` with local, `gridfs` with mongo, `s3` with sqs)."),
     spoolDir: z.string().default("./data/spool").describe("Directory of message bodies (fs body store)."),
     dbPath: z.string().default("./data/queue.sqlite").describe("SQLite queue file (local queue)."),
+    collection: z
+      .string()
+      .default("zone-queue")
+      .describe("MongoDB collection of deliveries (mongo queue; ZoneMTA's name)."),
+    gfs: z.string().default("mail").describe("GridFS bucket of message bodies (gridfs body store; ZoneMTA's name)."),
+    instanceId: z
+      .string()
+      .optional()
+      .describe("Pin this host's deferred deliveries to it (mongo queue), as ZoneMTA's instanceId does."),
     maxQueueTime: duration().prefault("30d").describe("How long a message is retried before it bounces."),
     retrySchedule: z
       .array(duration())
@@ -83,6 +104,42 @@ const queue = z
       .describe("Delay before retry n (the last entry repeats); ZoneMTA's 5,7,8,25,75,120,240 min."),
     leaseTime: duration().prefault("5m").describe("How long a sender owns leased deliveries before they return."),
     pollInterval: duration().prefault("1s").describe("How often an idle sender looks for due deliveries."),
+    holdFutureDated: z
+      .boolean()
+      .default(false)
+      .describe("Hold a message whose Date header is 5 min to 1 year ahead until that time (ZoneMTA's deferral)."),
+  })
+  .strict();
+
+const dbs = z
+  .object({
+    mongo: z.string().optional().describe("MongoDB connection URL, database included (ZoneMTA: dbs.mongo)."),
+    redis: z
+      .string()
+      .optional()
+      .describe(
+        "Redis URL for locks, counters and throttles shared by all hosts (ZoneMTA: dbs.redis); unset = in-process.",
+      ),
+    redisPrefix: z.string().default("zr:").describe("Prefix of every Redis key."),
+  })
+  .strict();
+
+const aws = z
+  .object({
+    region: z.string().default("us-east-1").describe("AWS region of the bucket and queues."),
+    endpoint: z
+      .string()
+      .optional()
+      .describe("S3/SQS-compatible endpoint for both services (emulators, MinIO); unset = AWS."),
+    s3Endpoint: z.string().optional().describe("S3 endpoint, when it differs from `endpoint`."),
+    sqsEndpoint: z.string().optional().describe("SQS endpoint, when it differs from `endpoint`."),
+    bucket: z.string().optional().describe("S3 bucket of message bodies (s3 body store)."),
+    prefix: z.string().default("bodies/").describe("Key prefix of bodies in the bucket."),
+    statusBucket: z
+      .string()
+      .optional()
+      .describe("S3 bucket of per-message status with the sqs queue (default: `bucket`)."),
+    queuePrefix: z.string().default("zonerelay").describe("SQS queues are named `<queuePrefix>-<zone>` (+ `-dlq`)."),
   })
   .strict();
 
@@ -96,21 +153,68 @@ const dns = z
   })
   .strict();
 
-const route = z
+const httpDelivery = z
   .object({
-    host: z.string().describe("Host (name or IP) that receives all mail for the domain."),
-    port: port().default(25).describe("Its port."),
+    url: z.string().url().describe("URL that receives each message by POST (raw RFC 5322 body, envelope in headers)."),
+    headers: z
+      .record(z.string(), z.string().describe("Header value."))
+      .default({})
+      .describe("Extra request headers (e.g. Authorization)."),
+    timeout: duration().prefault("30s").describe("Request timeout; a timeout defers."),
   })
   .strict()
+  .describe("Delivery by HTTP POST instead of SMTP: 2xx delivered, 4xx (but 400/404/410/413/422) and 5xx deferred.");
+
+const route = z
+  .object({
+    host: z.string().optional().describe("Host (name or IP) that receives all mail for the domain."),
+    port: port().default(25).describe("Its port."),
+    http: httpDelivery.optional().describe("Deliver this domain's mail by HTTP POST instead."),
+  })
+  .strict()
+  .refine((r) => Boolean(r.host) !== Boolean(r.http), { message: "a route needs exactly one of `host` or `http`" })
   .describe("Where one domain's mail goes.");
 
 const poolAddress = z
   .object({
     address: z.string().default("0.0.0.0").describe("Local address to bind (0.0.0.0 / :: = let the OS choose)."),
     name: z.string().optional().describe("EHLO name for connections from this address (default: hostname)."),
+    weight: z.number().positive().default(1).describe("Share of connections relative to the pool's other addresses."),
+    warmup: z
+      .object({
+        since: z
+          .string()
+          .regex(/^\d{4}-\d{2}-\d{2}$/, "a date like 2026-11-25")
+          .describe("First day (UTC) this address sent mail; day 1 of its schedule."),
+        schedule: z.string().default("default").describe("Name of the schedule (key of `warmupSchedules`)."),
+      })
+      .strict()
+      .optional()
+      .describe("A new address sends at most its schedule's volume per day/hour; overflow goes to warm addresses."),
   })
   .strict()
   .describe("One local address of a pool.");
+
+const warmupStep = z
+  .object({
+    day: z.number().int().positive().describe("From this day of the warm-up on (1 = the first day)."),
+    perDay: z.number().int().positive().describe("Most messages per UTC day from the address."),
+    perHour: z.number().int().positive().optional().describe("Most messages per hour (smooths the day)."),
+  })
+  .strict();
+
+/** A conservative ramp (doubling roughly every other day), warm after about a month. */
+const DEFAULT_WARMUP = [
+  { day: 1, perDay: 50 },
+  { day: 2, perDay: 100 },
+  { day: 3, perDay: 200 },
+  { day: 5, perDay: 500 },
+  { day: 7, perDay: 1000 },
+  { day: 10, perDay: 5000 },
+  { day: 14, perDay: 10_000 },
+  { day: 21, perDay: 50_000 },
+  { day: 30, perDay: 100_000 },
+];
 
 const zone = z
   .object({
@@ -118,7 +222,32 @@ const zone = z
     pool: z.string().default("default").describe("Name of the IP pool (key of `pools`) the zone sends from."),
     port: port().default(25).describe("Port of the MX hosts (override for tests)."),
     host: z.string().optional().describe("Smarthost: send everything to this host instead of the MX."),
+    auth: z
+      .object({
+        user: z.string().describe("Username."),
+        pass: z.string().describe("Password (or set it from the environment)."),
+      })
+      .strict()
+      .optional()
+      .describe("AUTH credentials for the smarthost (sent only over TLS)."),
+    http: httpDelivery.optional().describe("Deliver everything of this zone by HTTP POST instead of SMTP."),
     ignoreIPv6: z.boolean().default(false).describe("Never connect to IPv6 MX addresses."),
+    preferIPv6: z.boolean().default(false).describe("Try IPv6 MX addresses before IPv4 ones."),
+    throttling: rate()
+      .optional()
+      .describe('Most messages this zone sends, across all hosts, e.g. "100 messages/second" (smoothed).'),
+    recipientDomains: z
+      .array(z.string())
+      .default([])
+      .describe("Recipients at these domains go through this zone (routing; `*.example.com` matches subdomains)."),
+    senderDomains: z
+      .array(z.string())
+      .default([])
+      .describe("Messages whose envelope sender is at these domains go through this zone (routing)."),
+    routingHeaders: z
+      .record(z.string(), z.string().describe("The value the header must have."))
+      .default({})
+      .describe('Messages with all of these header values go through this zone, e.g. `{ x-user-id: "123" }`.'),
     connectionCache: z
       .object({
         ttl: duration().prefault("30s").describe("How long an idle connection is kept for reuse."),
@@ -142,10 +271,26 @@ const zone = z
 
 const domainSettings = z
   .object({
-    maxConnections: z.number().int().positive().default(5).describe("Parallel connections to this domain per host."),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(5)
+      .describe("Parallel connections to this destination, across all hosts of the cluster."),
+    throttling: rate()
+      .optional()
+      .describe('Most messages to this destination per zone across all hosts, e.g. "300 messages/minute".'),
+    ipThrottling: rate().optional().describe("Most messages from one local address to this destination."),
+    disabledAddresses: z
+      .array(z.string())
+      .default([])
+      .describe("Local addresses never used for this destination (e.g. an IP it has blocked for good)."),
   })
   .strict()
-  .describe("Settings of one destination domain (`default` applies to all others).");
+  .describe(
+    "Settings of one destination: a recipient domain or, with MX roll-up, a provider such as `google.com` " +
+      "(`default` applies to all others).",
+  );
 
 export const configSchema = z
   .object({
@@ -171,19 +316,38 @@ export const configSchema = z
     api: api.prefault({}).describe("The HTTP API."),
     queue: queue.prefault({}).describe("Spool, queue and retries."),
     dns: dns.prefault({}).describe("DNS resolution for delivery."),
+    dbs: dbs.prefault({}).describe("Shared databases of a multi-host cluster."),
+    aws: aws.prefault({}).describe("S3 and SQS (the AWS deployment)."),
     routes: z
       .record(z.string(), route)
       .default({})
       .describe("Static routes by recipient domain (like Postfix transport maps); skip MX lookup."),
     pools: z
       .record(z.string(), z.array(poolAddress).min(1).describe("The addresses of one pool."))
-      .default({ default: [{ address: "0.0.0.0" }] })
+      .prefault({ default: [{ address: "0.0.0.0" }] })
       .describe("Named pools of local addresses; outbound connections bind to one of them."),
     zones: z
       .record(z.string(), zone)
       .prefault({ default: {} })
       .describe("Sending zones by name; `default` must exist."),
     domainConfig: z.record(z.string(), domainSettings).default({}).describe("Per-destination-domain settings."),
+    mxRollup: z
+      .boolean()
+      .default(true)
+      .describe("Destinations whose MX hosts share a provider (all `*.google.com`) share one budget."),
+    blacklist: z
+      .object({
+        ttl: duration()
+          .prefault("1h")
+          .describe("How long a local address rests for a destination that blocked or throttled it."),
+      })
+      .strict()
+      .prefault({})
+      .describe("Automatic back-off of a local address from one destination."),
+    warmupSchedules: z
+      .record(z.string(), z.array(warmupStep).min(1).describe("Steps of one ramp, by day."))
+      .prefault({ default: DEFAULT_WARMUP })
+      .describe("Named warm-up ramps: day N of an address → its daily (and hourly) cap."),
     bounces: z
       .object({
         enabled: z.boolean().default(true).describe("Send a DSN to the envelope sender when a delivery fails."),
@@ -195,11 +359,36 @@ export const configSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
+    const bodies = bodiesBackend(cfg.queue);
+    if ((cfg.queue.backend === "mongo" || bodies === "gridfs") && !cfg.dbs.mongo) {
+      ctx.addIssue({ code: "custom", path: ["dbs", "mongo"], message: "required by the mongo queue / gridfs bodies" });
+    }
+    if (bodies === "s3" && !cfg.aws.bucket) {
+      ctx.addIssue({ code: "custom", path: ["aws", "bucket"], message: "required by the s3 body store" });
+    }
+    if (cfg.queue.backend === "sqs" && !(cfg.aws.statusBucket ?? cfg.aws.bucket)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["aws", "statusBucket"],
+        message: "required by the sqs queue (or aws.bucket)",
+      });
+    }
     if (!cfg.zones.default)
       ctx.addIssue({ code: "custom", path: ["zones"], message: "a zone named `default` is required" });
     for (const [name, z_] of Object.entries(cfg.zones)) {
       if (!cfg.pools[z_.pool]) {
         ctx.addIssue({ code: "custom", path: ["zones", name, "pool"], message: `no pool named "${z_.pool}" in pools` });
+      }
+    }
+    for (const [pool, entries] of Object.entries(cfg.pools)) {
+      for (const [i, entry] of entries.entries()) {
+        if (entry.warmup && !cfg.warmupSchedules[entry.warmup.schedule]) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["pools", pool, i, "warmup", "schedule"],
+            message: `no warm-up schedule named "${entry.warmup.schedule}" in warmupSchedules`,
+          });
+        }
       }
     }
     for (const [name, iface] of Object.entries(cfg.smtpInterfaces)) {
@@ -217,3 +406,11 @@ export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 export type SmtpInterfaceConfig = Config["smtpInterfaces"][string];
 export type ZoneConfig = Config["zones"][string];
+
+/** The body store in effect: the configured one, or the natural partner of the queue backend. */
+export function bodiesBackend(queue: {
+  backend: "local" | "mongo" | "sqs";
+  bodies?: "fs" | "gridfs" | "s3" | undefined;
+}) {
+  return queue.bodies ?? ({ local: "fs", mongo: "gridfs", sqs: "s3" } as const)[queue.backend];
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseDuration, parseSize } from "./units.ts";
+import { parseDuration, parseRate, parseSize } from "./units.ts";
 
 describe("config units", () => {
   it("parses durations in every unit", () => {
@@ -19,5 +19,17 @@ describe("config units", () => {
   it("rejects what it cannot read, naming the value", () => {
     expect(() => parseDuration("soon")).toThrow(/"soon" is not a duration/);
     expect(() => parseSize("big")).toThrow(/"big" is not a size/);
+  });
+});
+
+describe("parseRate", () => {
+  it("reads ZoneMTA's throttling strings", () => {
+    expect(parseRate("100 messages/second")).toEqual({ count: 100, perMs: 1000 });
+    expect(parseRate("5000/hour")).toEqual({ count: 5000, perMs: 3_600_000 });
+    expect(parseRate("1 message / minute")).toEqual({ count: 1, perMs: 60_000 });
+  });
+  it("refuses what it cannot read, with an example", () => {
+    expect(() => parseRate("fast")).toThrow(/examples/);
+    expect(() => parseRate("0/second")).toThrow();
   });
 });

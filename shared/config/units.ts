@@ -36,3 +36,23 @@ export const duration = () =>
   z.union([z.string(), z.number().int().nonnegative()]).transform(transformWith(parseDuration));
 /** A zod field accepting a size string or bytes, yielding bytes. */
 export const size = () => z.union([z.string(), z.number().int().positive()]).transform(transformWith(parseSize));
+
+export interface Rate {
+  /** Messages allowed per `perMs`. */
+  count: number;
+  perMs: number;
+}
+
+const rateUnits: Record<string, number> = { second: 1000, minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+
+/** "100 messages/second", "100/minute", "5000 / hour" (ZoneMTA's throttling strings) → count per period. */
+export function parseRate(input: string): Rate {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:messages?|msgs?)?\s*\/\s*(second|minute|hour|day)s?\s*$/i.exec(input);
+  if (!m || Number(m[1]) <= 0) {
+    throw new Error(`"${input}" is not a rate (examples: "100 messages/second", "5000/hour")`);
+  }
+  return { count: Number(m[1]), perMs: rateUnits[m[2]!.toLowerCase()]! };
+}
+
+/** A zod field accepting a rate string, yielding { count, perMs }. */
+export const rate = () => z.string().transform(transformWith((v) => parseRate(String(v))));

@@ -12,6 +12,8 @@ export interface SubmitInput {
   source: MessageSource;
   /** Zone chosen by the API key, the request or the SMTP interface; else routing decides. */
   zone?: string;
+  /** An `X-Sending-Zone` header from this client may choose the zone (trusted SMTP interface). */
+  trustRoutingHeader?: boolean;
   /** Zones the caller may use (API key / user scope); undefined = all. */
   allowedZones?: readonly string[];
   /** Earliest delivery time (API `sendAt`). */

@@ -9,13 +9,14 @@ import type { MessageRecord, NewDelivery } from "../domain/envelope.ts";
 import { newId } from "../domain/ids.ts";
 import { MailError, toMailError } from "../errors.ts";
 import { type HeaderInfo, HeaderProcessor } from "../mail/header-processor.ts";
-import { formatRfc5322Date } from "../mail/headers.ts";
+import { formatRfc5322Date, headerValue } from "../mail/headers.ts";
 import { CrlfNormalizer } from "../mail/line-endings.ts";
 import { SizeLimit } from "../mail/size-limit.ts";
 import type { BodyStore } from "../ports/body-store.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Queue } from "../ports/queue.ts";
 import { receivedHeader } from "./received-header.ts";
+import { type Router, SENDING_ZONE_HEADER } from "./routing.ts";
 import type { Submit, SubmitInput, SubmitResult } from "./submit-types.ts";
 
 export interface SubmitDeps {
@@ -25,6 +26,10 @@ export interface SubmitDeps {
   hostname: string;
   /** Names of the configured zones. */
   zones: readonly string[];
+  /** Hold messages whose Date header lies ahead (5 min … 1 year) until that time. */
+  holdFutureDated?: boolean;
+  /** Picks the zone of each recipient when the caller did not name one (default: always "default"). */
+  route?: Router;
   logger: Logger;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtl?: number;
@@ -37,7 +42,7 @@ const MAX_HEADER_BYTES = 1024 * 1024;
 
 export function createSubmit(deps: SubmitDeps): Submit {
   return async function submit(input: SubmitInput): Promise<SubmitResult> {
-    const zone = chooseZone(input, deps.zones);
+    const explicitZone = checkExplicitZone(input, deps.zones);
     const recipients = uniqueRecipients(input.to);
     if (input.from !== "" && !parseAddress(input.from)) {
       throw new MailError("invalid-address", `Invalid sender address ${JSON.stringify(input.from)}`, "from");
@@ -56,6 +61,8 @@ export function createSubmit(deps: SubmitDeps): Submit {
       prepend: [receivedHeader({ ...input, id, hostname: deps.hostname, recipients, now })],
       defaults: { messageId: `<${id}@${deps.hostname}>`, date: formatRfc5322Date(new Date(now)) },
       maxReceived: MAX_RECEIVED,
+      // Routing instructions are for us, never for the recipient.
+      remove: [SENDING_ZONE_HEADER],
       maxHeaderBytes: MAX_HEADER_BYTES,
       onHeaders: (info) => {
         headers = info;
@@ -88,12 +95,24 @@ export function createSubmit(deps: SubmitDeps): Submit {
       ...(headers!.subject === undefined ? {} : { subject: headers!.subject.slice(0, 500) }),
       source: input.source,
     };
+    const routing = {
+      explicitZone,
+      headers: headers!.fields,
+      trustRoutingHeader: input.trustRoutingHeader === true,
+      from: input.from,
+    };
+    const zoneOf = (domain: string) => {
+      const routed = deps.route ? deps.route(routing, domain) : (explicitZone ?? "default");
+      // A caller limited to some zones never leaves them through routing rules: its first zone takes over.
+      return input.allowedZones && !input.allowedZones.includes(routed) ? input.allowedZones[0]! : routed;
+    };
+    const notBefore = Math.max(now, input.notBefore ?? now, deps.holdFutureDated ? futureDate(headers!, now) : now);
     const deliveries: NewDelivery[] = recipients.map((r) => ({
       id: newId(now),
-      zone,
+      zone: zoneOf(r.domain),
       recipient: r.address,
       domain: r.domain,
-      nextAttemptAt: Math.max(now, input.notBefore ?? now),
+      nextAttemptAt: notBefore,
     }));
     const claim = input.idempotency && {
       ...input.idempotency,
@@ -112,10 +131,17 @@ export function createSubmit(deps: SubmitDeps): Submit {
       return duplicateResult(deps.queue, result.existingMessageId);
     }
     deps.logger.info(
-      { msgId: id, zone, from: input.from, rcpts: deliveries.length, size: message.size, source: input.source.name },
+      {
+        msgId: id,
+        zones: [...new Set(deliveries.map((d) => d.zone))],
+        from: input.from,
+        rcpts: deliveries.length,
+        size: message.size,
+        source: input.source.name,
+      },
       "message accepted",
     );
-    deps.onQueued?.([zone]);
+    deps.onQueued?.([...new Set(deliveries.map((d) => d.zone))]);
     return {
       messageId: id,
       messageIdHeader: message.messageIdHeader,
@@ -126,13 +152,24 @@ export function createSubmit(deps: SubmitDeps): Submit {
 }
 
 /** The zone named by the key, request or interface, checked against config and the caller's scope. */
-function chooseZone(input: SubmitInput, zones: readonly string[]): string {
-  const zone = input.zone ?? "default";
+function checkExplicitZone(input: SubmitInput, zones: readonly string[]): string | undefined {
+  if (input.zone === undefined) return undefined;
+  const zone = input.zone;
   if (!zones.includes(zone)) throw new MailError("invalid-request", `Unknown sending zone "${zone}"`, "zone");
   if (input.allowedZones && !input.allowedZones.includes(zone)) {
     throw new MailError("zone-not-allowed", `Not allowed to send through zone "${zone}"`, "zone");
   }
   return zone;
+}
+
+const SKEW_MS = 5 * 60_000;
+const MAX_HOLD_MS = 365 * 86_400_000;
+
+/** A Date header further ahead than clock skew explains (and less than a year): the sender wants it sent then. */
+function futureDate(headers: HeaderInfo, now: number): number {
+  const raw = headerValue(headers.fields, "date");
+  const at = raw ? Date.parse(raw) : Number.NaN;
+  return Number.isFinite(at) && at - now > SKEW_MS && at - now <= MAX_HOLD_MS ? at : now;
 }
 
 function uniqueRecipients(to: string[]) {

@@ -20,6 +20,8 @@ export interface HeaderProcessorOptions {
   /** RFC 5321 §6.3: more trace headers than this means a loop. */
   maxReceived: number;
   maxHeaderBytes: number;
+  /** Lower-cased names of header fields to drop from the stored message (they stay in `fields`). */
+  remove?: readonly string[];
   onHeaders: (info: HeaderInfo) => void;
 }
 
@@ -85,7 +87,8 @@ export class HeaderProcessor extends Transform {
       added.push(`Message-ID: ${messageId}`);
     }
     if (!headerValue(fields, "date")) added.push(`Date: ${o.defaults.date}`);
-    const head = [...o.prepend, ...block.split("\r\n").filter((l) => l !== ""), ...added];
+    const kept = o.remove?.length ? withoutFields(block, o.remove) : block;
+    const head = [...o.prepend, ...kept.split("\r\n").filter((l) => l !== ""), ...added];
     const headerBlock = head.length ? `${head.join("\r\n")}\r\n` : "";
     const rawSubject = headerValue(fields, "subject");
     const subject = rawSubject === undefined ? undefined : decodeEncodedWords(rawSubject);
@@ -94,4 +97,21 @@ export class HeaderProcessor extends Transform {
     // `rest` starts with the blank line that ends the header section (or is the body after an empty header).
     callback(null, rest.subarray(0, 2).toString() === "\r\n" ? rest : Buffer.concat([Buffer.from("\r\n"), rest]));
   }
+}
+
+/** The header block without the named fields, continuation lines included. */
+function withoutFields(block: string, names: readonly string[]): string {
+  const out: string[] = [];
+  let dropping = false;
+  for (const line of block.split("\r\n")) {
+    if (line === "") continue;
+    if (line.startsWith(" ") || line.startsWith("\t")) {
+      if (!dropping) out.push(line);
+      continue;
+    }
+    const colon = line.indexOf(":");
+    dropping = colon > 0 && names.includes(line.slice(0, colon).trim().toLowerCase());
+    if (!dropping) out.push(line);
+  }
+  return out.length ? `${out.join("\r\n")}\r\n` : "";
 }

@@ -23,7 +23,7 @@ export function parseHeaderBlock(block: string): HeaderLine[] {
   return fields;
 }
 
-export function headerValue(fields: HeaderLine[], key: string): string | undefined {
+export function headerValue(fields: readonly HeaderLine[], key: string): string | undefined {
   return fields.find((f) => f.key === key)?.value;
 }
 

@@ -51,6 +51,8 @@ export interface SinkOptions {
   rcptReply?: (rcpt: string, session: SMTPServerSession) => SinkReply | undefined;
   /** Decides the reply after DATA before the built-ins; undefined falls through, 2xx accepts with that text. */
   dataReply?: (msg: SinkMessage, session: SMTPServerSession) => SinkReply | undefined;
+  /** Waits this long before answering DATA: a slow MX, so concurrency and in-flight kills can be observed. */
+  dataDelayMs?: number;
 }
 
 export interface Sink {
@@ -60,6 +62,9 @@ export interface Sink {
   messages: SinkMessage[];
   /** Total accepted TCP connections. */
   connections: number;
+  /** Connections open right now, and the most ever open at once. */
+  openConnections: number;
+  peakConnections: number;
   /** Resolves with all messages once at least `n` have arrived; rejects after `timeoutMs` (default 10 s). */
   waitForMessages(n: number, timeoutMs?: number): Promise<SinkMessage[]>;
   /** Forgets messages, the connection count and which tempfail-once addresses were seen. */
@@ -92,6 +97,8 @@ class SmtpSink implements Sink {
   port = 0;
   messages: SinkMessage[] = [];
   connections = 0;
+  openConnections = 0;
+  peakConnections = 0;
   private readonly seenOnce = new Set<string>();
   private waiters: Waiter[] = [];
   private readonly server: SMTPServer;
@@ -113,6 +120,8 @@ class SmtpSink implements Sink {
       maxAllowedUnauthenticatedCommands: false,
       onConnect: (session, callback) => {
         this.connections++;
+        this.openConnections++;
+        this.peakConnections = Math.max(this.peakConnections, this.openConnections);
         if (opts.brokenTls) this.breakStartTls(session.id);
         callback();
       },
@@ -129,6 +138,12 @@ class SmtpSink implements Sink {
           (err: Error) => callback(err),
         );
       },
+    });
+    // onConnect has no counterpart option; the connection's own close event ends it.
+    this.server.server.on("connection", (socket) => {
+      socket.once("close", () => {
+        this.openConnections--;
+      });
     });
     // Client aborts, TLS failures (on purpose with brokenTls) and resets surface here; a sink must outlive them.
     this.server.on("error", () => {});
@@ -173,6 +188,7 @@ class SmtpSink implements Sink {
   reset(): void {
     this.messages.length = 0;
     this.connections = 0;
+    this.peakConnections = this.openConnections;
     this.seenOnce.clear();
   }
 
@@ -233,6 +249,7 @@ class SmtpSink implements Sink {
       connectionId: session.id,
       receivedAt: Date.now(),
     };
+    if (this.opts.dataDelayMs) await new Promise((r) => setTimeout(r, this.opts.dataDelayMs));
     const reply =
       this.opts.dataReply?.(msg, session) ??
       (msg.to.some((to) => localPart(to).startsWith("datafail"))

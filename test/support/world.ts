@@ -21,7 +21,9 @@ export const POOL = [
   { address: "127.0.0.3", name: "out2.zonerelay.test" },
 ];
 
-export async function startWorld(opts: { sink?: SinkOptions; relay?: ConfigInput } = {}): Promise<World> {
+export async function startWorld(
+  opts: { sink?: SinkOptions; relay?: ConfigInput | ((sink: Sink, dns: DnsServer) => ConfigInput) } = {},
+): Promise<World> {
   const dns = await startDnsServer();
   dns.set("mx.sink.test", { A: ["127.0.0.1"] });
   for (const domain of SINK_DOMAINS) dns.set(domain, { MX: [{ exchange: "mx.sink.test", priority: 10 }] });
@@ -33,7 +35,7 @@ export async function startWorld(opts: { sink?: SinkOptions; relay?: ConfigInput
         pools: { default: POOL },
         zones: { default: { port: sink.port, timeouts: { connect: "5s", greeting: "5s", socket: "20s" } } },
       },
-      opts.relay ?? {},
+      (typeof opts.relay === "function" ? opts.relay(sink, dns) : opts.relay) ?? {},
     ) as ConfigInput,
   );
   return {

@@ -1,0 +1,208 @@
+// One lane: the deliveries of one recipient domain, sent one after another over one connection from one local
+// address, within the destination's cluster-wide budgets (connections, rates, suspensions, warm-up).
+import type { Logger } from "pino";
+import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
+import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { BodyStore } from "../../shared/ports/body-store.ts";
+import type { Clock } from "../../shared/ports/clock.ts";
+import type { Coordinator } from "../../shared/ports/coordinator.ts";
+import { type Destination, destinationOf } from "../shaping/destination.ts";
+import { pickWeighted, type Shaper } from "../shaping/shaper.ts";
+import { type AttemptResult, attemptDelivery } from "./attempt.ts";
+import type { ConnectionCache } from "./connection-cache.ts";
+import { attemptHttpDelivery } from "./http-delivery.ts";
+import { bindingFor } from "./local-address.ts";
+import type { MxHost, MxResolver } from "./mx.ts";
+
+type PoolEntry = Config["pools"][string][number];
+
+export interface LaneDeps {
+  zoneName: string;
+  zone: ZoneConfig;
+  config: Readonly<Config>;
+  coordinator: Coordinator;
+  shaper: Shaper;
+  mx: MxResolver;
+  bodyStore: BodyStore;
+  clock: Clock;
+  cache: ConnectionCache;
+  logger: Logger;
+  /** Unique per lane: the holder of its connection slot. */
+  holder: string;
+  next(): LeasedDelivery | undefined;
+  /** Puts a delivery back at the front of the lane, untried. */
+  requeue(d: LeasedDelivery): void;
+  running(): boolean;
+  inFlight(id: string, flying: boolean): void;
+  complete(d: LeasedDelivery, result: AttemptResult, nextAttemptAt?: number): Promise<void>;
+}
+
+/** The lane ended without a connection slot: other hosts hold the destination's budget. */
+export const BUDGET_FULL = Symbol("budget-full");
+
+/** Deferral-rate slow-down: this share of deferrals in a minute (with enough samples) slows a destination. */
+const SLOW_SHARE = 0.5;
+const SLOW_MIN_SAMPLES = 5;
+const SLOW_FOR_MS = 5 * 60_000;
+const SLOW_GAP_MS = 1_000;
+const MAX_RATE_SLEEP_MS = 5_000;
+
+export async function runLane(domain: string, deps: LaneDeps): Promise<typeof BUDGET_FULL | undefined> {
+  const { config, zone, coordinator, shaper } = deps;
+  const http = config.routes[domain]?.http ?? zone.http;
+  const mx = laneMemo(deps.mx);
+  const hosts = http ? [] : await mx.resolve(domain, zone).catch(() => [] as MxHost[]);
+  const dest = destinationOf(
+    domain,
+    hosts.map((h) => h.host),
+    config,
+  );
+  const slow = (await coordinator.getFlag(`slow|${dest.key}`).catch(() => undefined)) !== undefined;
+  const limit = slow ? 1 : dest.settings.maxConnections;
+  const slotKey = shaper.connectionKey(deps.zoneName, dest.key);
+  const ttl = config.queue.leaseTime;
+  const granted = await coordinator.acquireSlot(slotKey, deps.holder, limit, ttl).catch((err) => {
+    deps.logger.warn({ err, domain }, "coordinator unavailable, waiting");
+    return false;
+  });
+  if (!granted) return BUDGET_FULL;
+  try {
+    await deliverAll(domain, dest, http, mx, deps, slow, () =>
+      coordinator.acquireSlot(slotKey, deps.holder, limit, ttl).catch(() => true),
+    );
+  } finally {
+    await coordinator.releaseSlot(slotKey, deps.holder).catch(() => {});
+  }
+  return undefined;
+}
+
+async function deliverAll(
+  domain: string,
+  dest: Destination,
+  http: NonNullable<ZoneConfig["http"]> | undefined,
+  mx: MxResolver,
+  deps: LaneDeps,
+  slow: boolean,
+  keepSlot: () => Promise<boolean>,
+) {
+  const { config, zone, shaper, clock } = deps;
+  const pool = config.pools[zone.pool]!;
+  let entry: PoolEntry | undefined;
+  for (;;) {
+    if (!deps.running()) return;
+    const d = deps.next();
+    if (!d) return;
+    deps.inFlight(d.id, true);
+    try {
+      await keepSlot(); // refreshes the slot's TTL between messages
+      let result: AttemptResult;
+      if (http) {
+        if (!(await waitForRate(deps, dest, "http"))) return putBack(d, deps);
+        result = await attemptHttpDelivery(d, http, { bodyStore: deps.bodyStore, clock });
+      } else {
+        const choice = await shaper.chooseAddresses(pool, dest, clock.now());
+        if (choice.usable.length === 0) {
+          // Every address rests or is capped: wait until one is back — never spin on the destination.
+          await deps.complete(
+            d,
+            localDeferral(d, clock, `4.4.5 No local address may send to ${dest.key} now: ${choice.blockedReason}`),
+            choice.retryAt,
+          );
+          continue;
+        }
+        // One address per lane, so consecutive messages share its connection; re-chosen when it becomes unusable.
+        if (!entry || !choice.usable.some((u) => u.address === entry!.address)) entry = pickWeighted(choice.usable)!;
+        if (!(await shaper.reserveWarmup(entry, clock.now()))) {
+          entry = undefined;
+          deps.requeue(d); // the next round sees the cap reached and picks a warm address
+          continue;
+        }
+        if (!(await waitForRate(deps, dest, entry.address))) return putBack(d, deps);
+        const chosen = entry;
+        result = await attemptDelivery(d, {
+          zone,
+          mx,
+          bodyStore: deps.bodyStore,
+          clock,
+          cache: deps.cache,
+          pickAddress: (remote) => bindingFor(remote, chosen, choice.usable, config.hostname),
+          logger: deps.logger,
+        });
+        await afterAttempt(result, dest, deps);
+      }
+      await deps.complete(d, result);
+      if (slow) await sleep(SLOW_GAP_MS);
+    } catch (err) {
+      // The queue refused the completion: the lease will expire and the delivery comes back.
+      deps.logger.error({ err, deliveryId: d.id, domain }, "could not record delivery outcome");
+    } finally {
+      deps.inFlight(d.id, false);
+    }
+  }
+}
+
+/** Waits for the zone, destination and address rate buckets. False when the sender stops meanwhile. */
+async function waitForRate(deps: LaneDeps, dest: Destination, localAddress: string): Promise<boolean> {
+  for (;;) {
+    const wait = await deps.shaper.takeRate(deps.zoneName, deps.zone.throttling, dest, localAddress).catch(() => 1_000);
+    if (wait === 0) return true;
+    if (!deps.running()) return false;
+    await sleep(Math.min(wait, MAX_RATE_SLEEP_MS));
+  }
+}
+
+/** Back-off and warm-up bookkeeping after an SMTP attempt. */
+async function afterAttempt(result: AttemptResult, dest: Destination, deps: LaneDeps) {
+  const { attempt } = result;
+  const local = attempt.localAddress;
+  try {
+    // "Too many recipients" (x.5.3) is filed as rate-limited but says nothing about the address: no suspension.
+    const aboutAddress =
+      attempt.category === "blocklisted" ||
+      (attempt.category === "rate-limited" && !/\b[45]\.5\.3\b/.test(attempt.response));
+    if (local && aboutAddress) {
+      await deps.shaper.suspend(local, dest.key, attempt.response);
+      deps.logger.warn({ localAddress: local, destination: dest.key, reason: attempt.response }, "address suspended");
+    }
+    const window = 60_000;
+    const [tried, deferred] = await Promise.all([
+      deps.coordinator.increment(`tried|${dest.key}`, 1, window),
+      result.outcome === "deferred"
+        ? deps.coordinator.increment(`deferred|${dest.key}`, 1, window)
+        : deps.coordinator.count(`deferred|${dest.key}`, window),
+    ]);
+    if (tried >= SLOW_MIN_SAMPLES && deferred / tried >= SLOW_SHARE) {
+      await deps.coordinator.setFlag(`slow|${dest.key}`, `${deferred}/${tried} deferred in a minute`, SLOW_FOR_MS);
+    }
+  } catch (err) {
+    deps.logger.warn({ err }, "shaping bookkeeping failed");
+  }
+}
+
+function localDeferral(d: LeasedDelivery, clock: Clock, response: string): AttemptResult {
+  const attempt: Attempt = { deliveryId: d.id, at: clock.now(), durationMs: 0, outcome: "deferred", response };
+  attempt.category = "suspended";
+  return { outcome: "deferred", status: "4.4.5", attempt };
+}
+
+function putBack(d: LeasedDelivery, deps: LaneDeps) {
+  deps.logger.debug({ deliveryId: d.id }, "stopping: delivery left to its lease");
+}
+
+/** MX answers kept for the lane's lifetime: one lookup per lane, fresh DNS for the next. */
+function laneMemo(mx: MxResolver): MxResolver {
+  const memo = new Map<string, Promise<MxHost[]>>();
+  return {
+    resolve(domain, zone) {
+      let hit = memo.get(domain);
+      if (!hit) {
+        hit = mx.resolve(domain, zone);
+        memo.set(domain, hit);
+        hit.catch(() => memo.delete(domain)); // failures are retried, not remembered
+      }
+      return hit;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -123,6 +123,8 @@ async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, 
         useTls: true,
         timeouts: deps.zone.timeouts,
         ...(binding.localAddress ? { localAddress: binding.localAddress } : {}),
+        // Credentials go only to the zone's own smarthost, never to a recipient's MX.
+        ...(deps.zone.auth && deps.zone.host === host.host ? { auth: deps.zone.auth } : {}),
       };
       try {
         return { client: await SmtpClient.connect(options), key, reused: false };

@@ -47,6 +47,15 @@ export class ConnectionCache {
     }
   }
 
+  /** Closes the idle connections whose key starts with `prefix` (e.g. one domain's). */
+  closeWhere(prefix: string) {
+    for (const [key, list] of this.idle) {
+      if (!key.startsWith(prefix)) continue;
+      for (const c of list) c.close();
+      this.idle.delete(key);
+    }
+  }
+
   closeAll() {
     clearInterval(this.sweeper);
     for (const list of this.idle.values()) for (const c of list) c.close();

@@ -71,6 +71,8 @@ export async function runLane(domain: string, deps: LaneDeps): Promise<typeof BU
       coordinator.acquireSlot(slotKey, deps.holder, limit, ttl).catch(() => true),
     );
   } finally {
+    // An idle cached connection still counts against the destination's budget, so it goes with the slot.
+    deps.cache.closeWhere(`${domain}|`);
     await coordinator.releaseSlot(slotKey, deps.holder).catch(() => {});
   }
   return undefined;

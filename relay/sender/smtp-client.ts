@@ -16,6 +16,8 @@ export interface ConnectOptions {
   /** false after a TLS handshake failure: the retry goes in plain text (opportunistic policy only). */
   useTls: boolean;
   timeouts: { connect: number; greeting: number; socket: number };
+  /** AUTH for a smarthost; sent only once the connection is encrypted. */
+  auth?: { user: string; pass: string };
 }
 
 const STAGE_OF_COMMAND: Record<string, Stage> = {
@@ -86,8 +88,27 @@ export class SmtpClient {
       const onError = (err: NodemailerError) => reject(translate(err, options.host, connection.upgrading === true));
       connection.once("error", onError);
       connection.connect(() => {
-        connection.off("error", onError);
-        resolve(new SmtpClient(connection, options));
+        const ready = () => {
+          connection.off("error", onError);
+          resolve(new SmtpClient(connection, options));
+        };
+        if (!options.auth) return ready();
+        if (!connection.secure) {
+          connection.close();
+          reject(
+            new DeliveryError("4.7.10 Smarthost offered no TLS: credentials are never sent in plain text", {
+              errorCode: "ETLS",
+              stage: "starttls",
+              mx: options.host,
+            }),
+          );
+          return;
+        }
+        connection.login({ user: options.auth.user, pass: options.auth.pass }, (err) => {
+          if (!err) return ready();
+          connection.close();
+          reject(translate(err as NodemailerError, options.host));
+        });
       });
     });
   }

@@ -97,6 +97,26 @@ describe("sending zones", () => {
   }, 60_000);
 });
 
+describe("smarthost", () => {
+  it("sends everything of a zone to its smarthost, authenticating only over TLS", async () => {
+    world = await startWorld({
+      sink: { tls: true, auth: { user: "relay", pass: "s3cret" } },
+      relay: (sink) => ({
+        zones: { default: { host: "127.0.0.1", port: sink.port, auth: { user: "relay", pass: "s3cret" } } },
+      }),
+    });
+    const id = await sendSmtp(
+      world.relay.smtpPort,
+      { from: "app@sender.test", to: ["anyone@nowhere-in-dns.test"] },
+      rfc822({ Subject: "via smarthost" }),
+    );
+    const [msg] = await world.sink.waitForMessages(1);
+    expect(msg!.user).toBe("relay");
+    expect(msg!.secure).toBe(true);
+    await world.relay.waitForStates(id, ["delivered"]);
+  });
+});
+
 describe("automatic back-off", () => {
   it("suspends only the blocked address for only that destination, lists it, and lets an operator lift it", async () => {
     world = await startWorld({

@@ -1,7 +1,7 @@
 // Starts a real ZoneRelay for a test: in-process (fast, inspectable) or as a child process (for kill -9 tests),
 // with its own spool, queue and kernel-chosen or free ports, pointed at the test DNS server and sink.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -147,6 +147,7 @@ export async function spawnRelay(configFile: string, smtpPort: number): Promise<
 }
 
 export function writeConfigFile(dir: string, config: ConfigInput): string {
+  mkdirSync(dir, { recursive: true });
   const file = join(dir, "zonerelay.json");
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;

@@ -24,6 +24,8 @@ export interface SinkMessage {
   /** The client sent MAIL FROM with SMTPUTF8 (RFC 6531). */
   utf8: boolean;
   connectionId: string;
+  /** The AUTH user, when the sink required one. */
+  user?: string | undefined;
   receivedAt: number;
 }
 
@@ -51,6 +53,8 @@ export interface SinkOptions {
   rcptReply?: (rcpt: string, session: SMTPServerSession) => SinkReply | undefined;
   /** Decides the reply after DATA before the built-ins; undefined falls through, 2xx accepts with that text. */
   dataReply?: (msg: SinkMessage, session: SMTPServerSession) => SinkReply | undefined;
+  /** Require AUTH (PLAIN/LOGIN) with these credentials, as a smarthost would; combine with `tls`. */
+  auth?: { user: string; pass: string };
   /** Waits this long before answering DATA: a slow MX, so concurrency and in-flight kills can be observed. */
   dataDelayMs?: number;
 }
@@ -113,8 +117,16 @@ class SmtpSink implements Sink {
       banner: opts.greeting,
       logger: false,
       disableReverseLookup: true,
-      authOptional: true,
-      disabledCommands: offerTls ? ["AUTH"] : ["AUTH", "STARTTLS"],
+      authOptional: !opts.auth,
+      authMethods: ["PLAIN", "LOGIN"],
+      disabledCommands: [...(opts.auth ? [] : ["AUTH"]), ...(offerTls ? [] : ["STARTTLS"])],
+      onAuth: (auth, _session, callback) => {
+        const ok = opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass;
+        callback(
+          ok ? null : Object.assign(new Error("5.7.8 Authentication credentials invalid"), { responseCode: 535 }),
+          ok ? { user: auth.username } : undefined,
+        );
+      },
       ...(offerTls ? testCerts() : {}),
       hideSMTPUTF8: opts.smtputf8 === false,
       maxAllowedUnauthenticatedCommands: false,
@@ -247,6 +259,7 @@ class SmtpSink implements Sink {
       clientHostname: session.hostNameAppearsAs || "",
       utf8: envelope.smtpUtf8 === true,
       connectionId: session.id,
+      user: typeof session.user === "string" ? session.user : undefined,
       receivedAt: Date.now(),
     };
     if (this.opts.dataDelayMs) await new Promise((r) => setTimeout(r, this.opts.dataDelayMs));

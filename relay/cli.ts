@@ -46,6 +46,23 @@ async function main(argv: string[]) {
           },
         );
       };
+      // SIGHUP re-reads the config file and applies its delivery settings (zones, shaping, routes) live.
+      process.on("SIGHUP", () => {
+        let next: ReturnType<typeof loadConfig>;
+        try {
+          next = loadConfig(values.config);
+        } catch (err) {
+          console.error(`SIGHUP: config not reloaded, keeping the running one:\n${(err as Error).message}`);
+          return;
+        }
+        relay.reload(next).then(
+          ({ needsRestart }) => {
+            const note = needsRestart.length ? ` (restart to apply: ${needsRestart.join(", ")})` : "";
+            console.error(`SIGHUP: config reloaded${note}`);
+          },
+          (err) => console.error("SIGHUP: reload failed", err),
+        );
+      });
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));
       return undefined;

@@ -22,7 +22,17 @@ export interface RelayHandle {
   apiPort: number | undefined;
   /** Stops accepting, lets in-flight deliveries finish (bounded), releases leases, closes storage. */
   stop(): Promise<void>;
+  /**
+   * Applies a new config's delivery settings (zones, pools, routes, domains, shaping, retries, DNS, bounces)
+   * without losing work: senders finish the delivery in hand, give back their leases and restart. Listeners,
+   * users, API keys and backends keep their values until a restart; the keys that changed there are returned.
+   */
+  reload(next: Readonly<Config>): Promise<{ needsRestart: string[] }>;
 }
+
+/** Top-level keys whose change takes a restart (they shape listeners, credentials or storage). */
+const RESTART_KEYS = ["hostname", "log", "smtpInterfaces", "users", "api", "dbs", "aws"] as const;
+const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;
 
 const GC_INTERVAL_MS = 60_000;
 const STOP_GRACE_MS = 30_000;
@@ -38,7 +48,9 @@ export async function startRelay(
   const backends = await openBackends(config, clock);
   const { queue, bodyStore, coordinator } = backends;
   const senders = new Map<string, ZoneSender>();
-  const submit = createSubmit({
+  let current = config;
+  // Kept as an object so a reload can swap the routing without rebuilding the intake.
+  const submitDeps: Parameters<typeof createSubmit>[0] = {
     queue,
     bodyStore,
     clock,
@@ -51,16 +63,21 @@ export async function startRelay(
     onQueued: (zones) => {
       for (const z of zones) senders.get(z)?.wake();
     },
-  });
+  };
+  const submit = createSubmit(submitDeps);
 
-  const onBounce = createBounceNotifier({ config, bodyStore, submit });
-  const mx = createMxResolver(config);
-  for (const name of Object.keys(config.zones)) {
-    senders.set(
-      name,
-      new ZoneSender(name, { config, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce }),
-    );
+  function buildSenders(cfg: Readonly<Config>) {
+    const onBounce = createBounceNotifier({ config: cfg, bodyStore, submit });
+    const mx = createMxResolver(cfg);
+    senders.clear();
+    for (const name of Object.keys(cfg.zones)) {
+      senders.set(
+        name,
+        new ZoneSender(name, { config: cfg, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce }),
+      );
+    }
   }
+  buildSenders(config);
 
   const intakes: SmtpIntake[] = [];
   for (const [name, iface] of Object.entries(config.smtpInterfaces)) {
@@ -82,6 +99,7 @@ export async function startRelay(
   logger.info({ owner, zones: [...senders.keys()] }, "relay started");
 
   let stopping: Promise<void> | undefined;
+  let reloading = Promise.resolve();
   return {
     smtpPorts: Object.fromEntries(intakes.map((i) => [i.name, i.port])),
     apiPort: api?.port,
@@ -96,6 +114,31 @@ export async function startRelay(
         logger.info({ released }, "relay stopped");
       })();
       return stopping;
+    },
+    reload(next) {
+      const run = async () => {
+        if (stopping) return { needsRestart: [] };
+        const needsRestart = [
+          ...RESTART_KEYS.filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k])),
+          ...RESTART_QUEUE_KEYS.filter((k) => current.queue[k] !== next.queue[k]).map((k) => `queue.${k}`),
+        ];
+        await Promise.all([...senders.values()].map((s) => s.stop()));
+        await queue.release(owner); // what the old senders held is due again at once for the new ones
+        current = next;
+        submitDeps.zones = Object.keys(next.zones);
+        submitDeps.route = createRouter(next);
+        submitDeps.holdFutureDated = next.queue.holdFutureDated;
+        buildSenders(next);
+        for (const sender of senders.values()) sender.start();
+        logger.info({ zones: [...senders.keys()], needsRestart }, "config reloaded");
+        return { needsRestart };
+      };
+      const result = reloading.then(run);
+      reloading = result.then(
+        () => undefined,
+        () => undefined,
+      );
+      return result;
     },
   };
 }

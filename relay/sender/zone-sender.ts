@@ -48,6 +48,10 @@ export class ZoneSender {
   private wakeUp: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  private watchdogTimer: NodeJS.Timeout | undefined;
+  /** Last time a delivery was completed or work was leased: what the watchdog measures progress by. */
+  private lastProgressAt = 0;
+  private leaseFailures = 0;
 
   constructor(
     readonly name: string,
@@ -61,12 +65,11 @@ export class ZoneSender {
 
   start() {
     this.running = true;
-    this.loop = this.run().catch((err) => {
-      // A sender that stops must not stall silently (ZoneMTA #347): crash the process so it is restarted.
-      this.log.fatal({ err }, "zone sender crashed");
-      process.exitCode = 1;
-      process.kill(process.pid, "SIGTERM");
-    });
+    this.lastProgressAt = this.deps.clock.now();
+    this.startLoop();
+    const stallAfter = this.deps.config.queue.watchdog;
+    this.watchdogTimer = setInterval(() => void this.watchdog(stallAfter), Math.max(250, stallAfter / 4));
+    this.watchdogTimer.unref();
     // In-memory work must keep its lease while it waits for a lane.
     this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(1000, this.deps.config.queue.leaseTime / 3));
     this.renewTimer.unref();
@@ -78,7 +81,50 @@ export class ZoneSender {
   }
 
   /** Stops leasing, lets lanes finish the delivery in hand, gives back the leases of what was not attempted. */
+  private startLoop() {
+    this.loop = this.run().catch((err) => {
+      // A sender that stops must not stall silently (ZoneMTA #347): crash the process so it is restarted.
+      this.log.fatal({ err }, "zone sender crashed");
+      process.exitCode = 1;
+      process.kill(process.pid, "SIGTERM");
+    });
+  }
+
+  /**
+   * Liveness (ZoneMTA #347: zones that stall until restart): when work has been due for longer than
+   * `queue.watchdog` and nothing was delivered or leased meanwhile, log why and kick the zone.
+   */
+  private async watchdog(stallAfter: number) {
+    const { clock, queue } = this.deps;
+    const now = clock.now();
+    if (!this.running || now - this.lastProgressAt < stallAfter) return;
+    // Overdue: leased work waiting here for a lane, or due work in the queue nobody leased.
+    const due = this.pendingCount > 0 ? this.lastProgressAt : await queue.nextDueAt(this.name).catch(() => undefined);
+    if (due === undefined || due > now - stallAfter) return;
+    const blocked = [...this.budgetFullUntil.keys()];
+    this.log.error(
+      {
+        overdueMs: now - due,
+        lanes: this.lanes.size,
+        pending: this.pendingCount,
+        inFlight: this.inFlight.size,
+        budgetFull: blocked,
+        leaseFailures: this.leaseFailures,
+      },
+      this.lanes.size >= this.zone.connections
+        ? "zone stalled: every connection is busy and none finished; waking it"
+        : blocked.length
+          ? "zone stalled: destination budgets held elsewhere; waking it"
+          : "zone stalled: work is due but nothing was leased; waking it",
+    );
+    this.lastProgressAt = now; // one report per stall period
+    this.budgetFullUntil.clear();
+    this.startLanes();
+    this.wake();
+  }
+
   async stop() {
+    clearInterval(this.watchdogTimer);
     this.running = false;
     this.wake();
     await this.loop;
@@ -99,12 +145,24 @@ export class ZoneSender {
     while (this.running) {
       const room = this.zone.connections * 4 - this.pendingCount;
       if (room > 0) {
-        const leased = await queue.lease(this.name, {
-          owner: this.deps.owner,
-          limit: room,
-          leaseMs: config.queue.leaseTime,
-          now: clock.now(),
-        });
+        let leased: LeasedDelivery[];
+        try {
+          leased = await queue.lease(this.name, {
+            owner: this.deps.owner,
+            limit: room,
+            leaseMs: config.queue.leaseTime,
+            now: clock.now(),
+          });
+          this.leaseFailures = 0;
+        } catch (err) {
+          // The queue backend is away: keep trying, slower each time (≤ 30 s); never crash, never spin.
+          this.leaseFailures++;
+          const backoff = Math.min(30_000, config.queue.pollInterval * 2 ** Math.min(this.leaseFailures, 5));
+          this.log.warn({ err, backoffMs: backoff }, "lease failed, queue unavailable");
+          await this.sleep(backoff);
+          continue;
+        }
+        if (leased.length) this.lastProgressAt = clock.now();
         for (const d of leased) {
           const list = this.pending.get(d.domain) ?? [];
           list.push(d);
@@ -122,7 +180,7 @@ export class ZoneSender {
     const { queue, clock, config } = this.deps;
     const room = this.zone.connections * 4 - this.pendingCount;
     if (room > 0 && this.lanes.size < this.zone.connections) {
-      const due = await queue.nextDueAt(this.name);
+      const due = await queue.nextDueAt(this.name).catch(() => undefined);
       if (due !== undefined && due <= clock.now()) return 0;
       if (due !== undefined) return Math.min(config.queue.pollInterval, Math.max(0, due - clock.now()));
     }
@@ -236,6 +294,7 @@ export class ZoneSender {
       completion = { outcome: result.outcome, attempt: result.attempt } as Completion;
     }
     const recorded = await queue.complete(d.id, this.deps.owner, completion);
+    this.lastProgressAt = clock.now();
     const a = result.attempt;
     this.log.info(
       {

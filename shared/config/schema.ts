@@ -104,6 +104,9 @@ const queue = z
       .describe("Delay before retry n (the last entry repeats); ZoneMTA's 5,7,8,25,75,120,240 min."),
     leaseTime: duration().prefault("5m").describe("How long a sender owns leased deliveries before they return."),
     pollInterval: duration().prefault("1s").describe("How often an idle sender looks for due deliveries."),
+    watchdog: duration()
+      .prefault("2m")
+      .describe("A zone with work due this long and no progress is reported and woken (liveness)."),
     holdFutureDated: z
       .boolean()
       .default(false)

@@ -66,10 +66,17 @@ async function pollStates(apiUrl: string, id: string, states: string[], timeoutM
   throw new Error(`message ${id} did not reach states ${states.join(",")}; last: ${JSON.stringify(last?.deliveries)}`);
 }
 
-export async function startTestRelay(over: ConfigInput = {}): Promise<TestRelay> {
+/** `logs`: receives the relay's log lines (JSON) at info level and above, for tests that check what it reports. */
+export async function startTestRelay(
+  over: ConfigInput = {},
+  opts: { logs?: (line: string) => void } = {},
+): Promise<TestRelay> {
   const dir = mkdtempSync(join(tmpdir(), "zr-relay-"));
   const config = parseConfig(testConfig(dir, over));
-  const relay = await startRelay(config, { logger: pino({ level: config.log.level }) });
+  const logger = opts.logs
+    ? pino({ level: "info" }, { write: (line: string) => opts.logs!(line) })
+    : pino({ level: config.log.level });
+  const relay = await startRelay(config, { logger });
   const apiUrl = `http://127.0.0.1:${relay.apiPort}`;
   return {
     ...relay,

@@ -53,6 +53,26 @@ describe("sending zones", () => {
     expect((await world.relay.status(byHeader)).deliveries[0]!.zone).toBe("bulk");
   });
 
+  it("reaches an IPv6-only MX from the pool's IPv6 address", async () => {
+    world = await startWorld({
+      sink: { host: "::1" },
+      relay: {
+        pools: {
+          default: [
+            { address: "127.0.0.2", name: "v4.zonerelay.test" },
+            { address: "::1", name: "v6.zonerelay.test" },
+          ],
+        },
+      },
+    });
+    world.dns.set("v6only.test", { MX: [{ exchange: "mx6.v6only.test", priority: 10 }] });
+    world.dns.set("mx6.v6only.test", { AAAA: ["::1"] });
+    await sendSmtp(world.relay.smtpPort, { from: "app@sender.test", to: ["x@v6only.test"] }, rfc822({ Subject: "v6" }));
+    const [msg] = await world.sink.waitForMessages(1);
+    expect(msg!.remoteAddress).toBe("::1");
+    expect(msg!.clientHostname).toBe("v6.zonerelay.test");
+  });
+
   it("spreads connections over the pool by weight", async () => {
     world = await startWorld({
       relay: {

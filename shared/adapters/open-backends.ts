@@ -7,11 +7,14 @@ import type { BodyStore } from "../ports/body-store.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Coordinator } from "../ports/coordinator.ts";
 import type { Queue } from "../ports/queue.ts";
+import type { QueueOps } from "../ports/queue-ops.ts";
 
 export interface Backends {
   queue: Queue;
   bodyStore: BodyStore;
   coordinator: Coordinator;
+  /** Queue operations (list, retry, hold, delete, flush, audit), when the queue backend offers them. */
+  ops?: QueueOps;
   /** Closes every adapter and the clients they share. */
   close(): Promise<void>;
 }
@@ -31,10 +34,12 @@ export async function openBackends(config: Readonly<Config>, clock: Clock): Prom
     opened.push(queue);
     const coordinator = await openCoordinator(config, clock);
     opened.push(coordinator);
+    const ops = (queue as Queue & { ops?: QueueOps }).ops;
     return {
       queue,
       bodyStore,
       coordinator,
+      ...(ops ? { ops } : {}),
       async close() {
         await closeAll(opened, shared);
       },

@@ -1,4 +1,6 @@
 // SQLite schema of the local queue: one row per message, one per recipient delivery, one per attempt.
+import type Database from "better-sqlite3";
+
 export const LOCAL_QUEUE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS messages (
   id TEXT PRIMARY KEY,
@@ -54,3 +56,33 @@ CREATE TABLE IF NOT EXISTS idempotency (
   PRIMARY KEY (scope, key)
 );
 `;
+
+/**
+ * Migrations after the base schema, in order; `PRAGMA user_version` counts those applied. Each keeps existing
+ * data: a file written by an older version opens, gains what is new, and its deliveries go on.
+ */
+export const LOCAL_QUEUE_MIGRATIONS: readonly string[] = [
+  // 1: queue operations — deliveries on hold are never leased; the audit trail of operator actions.
+  `ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE IF NOT EXISTS audit (
+     id TEXT PRIMARY KEY,
+     at INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     target TEXT NOT NULL,
+     affected INTEGER NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries(domain) WHERE state IN ('queued', 'deferred');`,
+];
+
+/** Applies the migrations a file has not seen yet, each in its own transaction with its version bump. */
+export function migrateLocalQueue(db: Database.Database): void {
+  const applied = db.pragma("user_version", { simple: true }) as number;
+  for (let v = applied; v < LOCAL_QUEUE_MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(LOCAL_QUEUE_MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

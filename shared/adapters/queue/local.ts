@@ -5,7 +5,9 @@ import Database from "better-sqlite3";
 import type { Attempt, Delivery, LeasedDelivery, MessageRecord } from "../../domain/envelope.ts";
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
-import { LOCAL_QUEUE_SCHEMA } from "./local-schema.ts";
+import type { QueueOps } from "../../ports/queue-ops.ts";
+import { createLocalQueueOps } from "./local-ops.ts";
+import { LOCAL_QUEUE_SCHEMA, migrateLocalQueue } from "./local-schema.ts";
 
 interface MessageRow {
   id: string;
@@ -77,7 +79,10 @@ const toAttempt = (r: AttemptRow): Attempt => ({
   ...(r.tls === null ? {} : { tls: r.tls === 1 }),
 });
 
-export function createLocalQueue(options: { path: string; clock?: Clock }): Queue {
+/** The local queue also offers queue operations (`ops`, shared/ports/queue-ops.ts). */
+export type LocalQueue = Queue & { ops: QueueOps };
+
+export function createLocalQueue(options: { path: string; clock?: Clock }): LocalQueue {
   const clock = options.clock ?? systemClock;
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
   const db = new Database(options.path, { timeout: 0 });
@@ -96,6 +101,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Queu
   db.pragma("synchronous = FULL");
   db.pragma("busy_timeout = 5000");
   db.exec(LOCAL_QUEUE_SCHEMA);
+  migrateLocalQueue(db);
   // Leases left by an earlier process that died (kill -9, power loss) belong to nobody now: with the file locked
   // to us, that work is due again at once instead of waiting out queue.leaseTime.
   db.prepare("UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE lease_owner IS NOT NULL").run();
@@ -117,7 +123,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Queu
     pruneIdempotent: db.prepare("DELETE FROM idempotency WHERE expires_at <= ?"),
     due: db.prepare(
       `SELECT id FROM deliveries WHERE zone = ? AND state IN ('queued', 'deferred') AND next_attempt_at <= ?
-       AND lease_expires_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+       AND lease_expires_at <= ? AND held = 0 ORDER BY next_attempt_at LIMIT ?`,
     ),
     takeLease: db.prepare("UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id = ?"),
     leasedRows: db.prepare(
@@ -156,7 +162,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Queu
     ),
     nextDue: db.prepare(
       `SELECT MIN(MAX(next_attempt_at, lease_expires_at)) AS t FROM deliveries
-       WHERE zone = ? AND state IN ('queued', 'deferred')`,
+       WHERE zone = ? AND state IN ('queued', 'deferred') AND held = 0`,
     ),
     finished: db.prepare("SELECT id, body_id FROM messages WHERE open_deliveries = 0 AND body_removed = 0 LIMIT ?"),
     bodyRemoved: db.prepare("UPDATE messages SET body_removed = 1 WHERE id = ?"),
@@ -288,6 +294,8 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Queu
     hasBody: (bodyId) => guarded(() => st.hasBody.get(bodyId) !== undefined),
 
     unhealthyReason: () => lastError,
+
+    ops: createLocalQueueOps(db, guarded, clock),
 
     close: async () => {
       db.close();

@@ -14,6 +14,7 @@ import { type Clock, systemClock } from "../shared/ports/clock.ts";
 import { createBounceNotifier } from "./bounce-notifier.ts";
 import { collectGarbage } from "./gc.ts";
 import { type SmtpIntake, startSmtpIntake } from "./intake/smtp-intake.ts";
+import { createDkimSetup, dkimCanonicalizations } from "./sender/dkim.ts";
 import { createMxResolver } from "./sender/mx.ts";
 import { ZoneSender } from "./sender/zone-sender.ts";
 
@@ -45,6 +46,8 @@ export async function startRelay(
   const clock = options.clock ?? systemClock;
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 
+  // Bad DKIM keys stop the start, before anything is opened (like any other config error).
+  let dkim = createDkimSetup(config);
   const backends = await openBackends(config, clock);
   const { queue, bodyStore, coordinator } = backends;
   const senders = new Map<string, ZoneSender>();
@@ -60,6 +63,7 @@ export async function startRelay(
     holdFutureDated: config.queue.holdFutureDated,
     logger,
     idempotencyTtl: config.api.idempotencyTtl,
+    dkimCanonicalizations: dkimCanonicalizations(config),
     onQueued: (zones) => {
       for (const z of zones) senders.get(z)?.wake();
     },
@@ -73,7 +77,7 @@ export async function startRelay(
     for (const name of Object.keys(cfg.zones)) {
       senders.set(
         name,
-        new ZoneSender(name, { config: cfg, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce }),
+        new ZoneSender(name, { config: cfg, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce, dkim }),
       );
     }
   }
@@ -122,12 +126,15 @@ export async function startRelay(
           ...RESTART_KEYS.filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k])),
           ...RESTART_QUEUE_KEYS.filter((k) => current.queue[k] !== next.queue[k]).map((k) => `queue.${k}`),
         ];
+        const nextDkim = createDkimSetup(next); // a bad key fails the reload before anything stops
         await Promise.all([...senders.values()].map((s) => s.stop()));
         await queue.release(owner); // what the old senders held is due again at once for the new ones
         current = next;
         submitDeps.zones = Object.keys(next.zones);
         submitDeps.route = createRouter(next);
         submitDeps.holdFutureDated = next.queue.holdFutureDated;
+        submitDeps.dkimCanonicalizations = dkimCanonicalizations(next);
+        dkim = nextDkim;
         buildSenders(next);
         for (const sender of senders.values()) sender.start();
         logger.info({ zones: [...senders.keys()], needsRestart }, "config reloaded");

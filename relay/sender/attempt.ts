@@ -8,6 +8,7 @@ import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import { DeliveryError } from "./delivery-error.ts";
+import { type DkimSetup, outgoingBody } from "./dkim.ts";
 import type { LocalBinding } from "./local-address.ts";
 import type { MxHost, MxResolver } from "./mx.ts";
 import { SmtpClient } from "./smtp-client.ts";
@@ -20,6 +21,8 @@ export interface AttemptDeps {
   cache: ConnectionCache;
   pickAddress: (remoteAddress: string) => LocalBinding | undefined;
   logger: Logger;
+  /** DKIM keys and options; unset = no signatures. */
+  dkim?: DkimSetup | undefined;
 }
 
 export interface AttemptResult {
@@ -53,7 +56,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
     }
     let response: string;
     try {
-      response = await client.send(d.message.from, d.recipient, await deps.bodyStore.get(d.message.bodyId));
+      response = await client.send(d.message.from, d.recipient, await outgoingBody(d, deps, client.options.name));
     } catch (err) {
       // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
       if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
@@ -61,7 +64,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       client = undefined;
       ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false));
       mxName = client.options.host;
-      response = await client.send(d.message.from, d.recipient, await deps.bodyStore.get(d.message.bodyId));
+      response = await client.send(d.message.from, d.recipient, await outgoingBody(d, deps, client.options.name));
     }
     deps.cache.put(cacheKey, client);
     return {

@@ -6,6 +6,7 @@ import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { AttemptResult } from "./attempt.ts";
+import { type DkimSetup, outgoingBody } from "./dkim.ts";
 
 type HttpDelivery = NonNullable<ZoneConfig["http"]>;
 
@@ -15,7 +16,7 @@ const TEMPORARY_4XX = new Set([408, 409, 423, 425, 429]);
 export async function attemptHttpDelivery(
   d: LeasedDelivery,
   target: HttpDelivery,
-  deps: { bodyStore: BodyStore; clock: Clock },
+  deps: { bodyStore: BodyStore; clock: Clock; dkim?: DkimSetup | undefined },
 ): Promise<AttemptResult> {
   const started = deps.clock.now();
   const record = (outcome: Attempt["outcome"], response: string, category?: string): Attempt => ({
@@ -28,7 +29,7 @@ export async function attemptHttpDelivery(
     ...(category ? { category } : {}),
   });
   try {
-    const body = await deps.bodyStore.get(d.message.bodyId);
+    const body = await outgoingBody(d, deps);
     const res = await fetch(target.url, {
       method: "POST",
       headers: {

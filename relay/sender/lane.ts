@@ -10,6 +10,7 @@ import { type Destination, destinationOf } from "../shaping/destination.ts";
 import { pickWeighted, type Shaper } from "../shaping/shaper.ts";
 import { type AttemptResult, attemptDelivery } from "./attempt.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
+import type { DkimSetup } from "./dkim.ts";
 import { attemptHttpDelivery } from "./http-delivery.ts";
 import { bindingFor } from "./local-address.ts";
 import type { MxHost, MxResolver } from "./mx.ts";
@@ -27,6 +28,7 @@ export interface LaneDeps {
   clock: Clock;
   cache: ConnectionCache;
   logger: Logger;
+  dkim?: DkimSetup | undefined;
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
@@ -100,7 +102,7 @@ async function deliverAll(
       let result: AttemptResult;
       if (http) {
         if (!(await waitForRate(deps, dest, "http"))) return putBack(d, deps);
-        result = await attemptHttpDelivery(d, http, { bodyStore: deps.bodyStore, clock });
+        result = await attemptHttpDelivery(d, http, { bodyStore: deps.bodyStore, clock, dkim: deps.dkim });
       } else {
         const choice = await shaper.chooseAddresses(pool, dest, clock.now());
         if (choice.usable.length === 0) {
@@ -129,6 +131,7 @@ async function deliverAll(
           cache: deps.cache,
           pickAddress: (remote) => bindingFor(remote, chosen, choice.usable, config.hostname),
           logger: deps.logger,
+          dkim: deps.dkim,
         });
         await afterAttempt(result, dest, deps);
       }

@@ -11,6 +11,7 @@ import type { Completion, Queue } from "../../shared/ports/queue.ts";
 import { Shaper } from "../shaping/shaper.ts";
 import type { AttemptResult } from "./attempt.ts";
 import { ConnectionCache } from "./connection-cache.ts";
+import type { DkimSetup } from "./dkim.ts";
 import { BUDGET_FULL, runLane } from "./lane.ts";
 import type { MxResolver } from "./mx.ts";
 import { nextRetry } from "./retry-policy.ts";
@@ -26,6 +27,8 @@ export interface ZoneSenderDeps {
   logger: Logger;
   /** Lease owner id of this process. */
   owner: string;
+  /** DKIM keys and options (built once from the config); unset = no signatures. */
+  dkim?: DkimSetup;
   /** Called after a delivery bounced (DSN, events). */
   onBounce?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
 }
@@ -240,6 +243,7 @@ export class ZoneSender {
       clock: this.deps.clock,
       cache: this.cache,
       logger: this.log,
+      dkim: this.deps.dkim,
       holder: `${this.deps.owner}#${++this.laneSeq}`,
       next: () => {
         const d = this.pending.get(domain)?.shift();

@@ -295,6 +295,87 @@ const domainSettings = z
       "(`default` applies to all others).",
   );
 
+/** RFC 6376 §5.4.1's recommended fields (mailauth's default list): what a forwarder must not change. */
+const DKIM_HEADERS = [
+  "From",
+  "Sender",
+  "Reply-To",
+  "Subject",
+  "Date",
+  "Message-ID",
+  "To",
+  "Cc",
+  "MIME-Version",
+  "Content-Type",
+  "Content-Transfer-Encoding",
+  "Content-ID",
+  "Content-Description",
+  "Resent-Date",
+  "Resent-From",
+  "Resent-Sender",
+  "Resent-To",
+  "Resent-Cc",
+  "Resent-Message-ID",
+  "In-Reply-To",
+  "References",
+  "List-Id",
+  "List-Help",
+  "List-Unsubscribe",
+  "List-Unsubscribe-Post",
+  "List-Subscribe",
+  "List-Post",
+  "List-Owner",
+  "List-Archive",
+  "Feedback-ID",
+];
+
+const canonicalization = z.enum(["relaxed/relaxed", "relaxed/simple", "simple/relaxed", "simple/simple"]);
+
+const dkimKey = z
+  .object({
+    domain: z
+      .string()
+      .min(1)
+      .describe("Signing domain (d=). A message is signed with the keys of its From: domain, or of a parent domain."),
+    selector: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "a DNS label such as `s2026`")
+      .describe("Selector (s=): the public key is published in TXT at `<selector>._domainkey.<domain>`."),
+    privateKey: z.string().optional().describe("The PEM private key itself (e.g. from the environment)."),
+    privateKeyFile: z.string().optional().describe("Path to the PEM private key (PKCS#8 or PKCS#1)."),
+    algorithm: z
+      .enum(["rsa-sha256", "ed25519-sha256"])
+      .optional()
+      .describe("Signature algorithm (default: from the key type). RSA keys need at least 2048 bits."),
+    canonicalization: canonicalization
+      .optional()
+      .describe("Canonicalisation of this key's signatures (default: `dkim.canonicalization`)."),
+  })
+  .strict()
+  .refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), {
+    message: "a DKIM key needs exactly one of `privateKey` or `privateKeyFile`",
+  })
+  .describe("One DKIM key; several keys for one domain make several signatures (e.g. RSA and Ed25519).");
+
+const dkim = z
+  .object({
+    keys: z.array(dkimKey).default([]).describe("Signing keys; none = no DKIM signatures."),
+    canonicalization: canonicalization
+      .default("relaxed/relaxed")
+      .describe("Header/body canonicalisation (RFC 6376 §3.4); body hashes are computed at intake for those in use."),
+    headers: z.array(z.string()).default(DKIM_HEADERS).describe("Header fields to sign (every instance present)."),
+    overSign: z
+      .array(z.string())
+      .default(["From"])
+      .describe("Fields signed once more than they occur, so none can be added later (From always is)."),
+    signTransportDomain: z
+      .boolean()
+      .default(false)
+      .describe("Also sign with the keys of the connection's EHLO name (or its parent domain), as ZoneMTA does."),
+    expiresIn: duration().optional().describe("Signature lifetime (x= tag); unset = no expiry."),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     hostname: z
@@ -351,6 +432,7 @@ export const configSchema = z
       .record(z.string(), z.array(warmupStep).min(1).describe("Steps of one ramp, by day."))
       .prefault({ default: DEFAULT_WARMUP })
       .describe("Named warm-up ramps: day N of an address → its daily (and hourly) cap."),
+    dkim: dkim.prefault({}).describe("DKIM signing at send time (RFC 6376, RFC 8463) from body hashes made at intake."),
     bounces: z
       .object({
         enabled: z.boolean().default(true).describe("Send a DSN to the envelope sender when a delivery fails."),

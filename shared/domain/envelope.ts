@@ -22,6 +22,11 @@ export interface MessageRecord {
   messageIdHeader: string;
   subject?: string;
   source: MessageSource;
+  /**
+   * DKIM body hashes (base64 sha256 of the canonicalised body, RFC 6376 §3.7) by body canonicalisation, computed
+   * while the body streamed into the store; the sender signs from these without reading the body twice.
+   */
+  dkimBodyHash?: { relaxed?: string; simple?: string };
 }
 
 export type DeliveryState = "queued" | "deferred" | "delivered" | "bounced" | "cancelled";

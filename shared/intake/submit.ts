@@ -8,6 +8,7 @@ import { parseAddress } from "../domain/address.ts";
 import type { MessageRecord, NewDelivery } from "../domain/envelope.ts";
 import { newId } from "../domain/ids.ts";
 import { MailError, toMailError } from "../errors.ts";
+import { type BodyCanonicalization, DkimBodyHasher } from "../mail/dkim/body-hash.ts";
 import { type HeaderInfo, HeaderProcessor } from "../mail/header-processor.ts";
 import { formatRfc5322Date, headerValue } from "../mail/headers.ts";
 import { CrlfNormalizer } from "../mail/line-endings.ts";
@@ -33,6 +34,8 @@ export interface SubmitDeps {
   logger: Logger;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtl?: number;
+  /** DKIM body canonicalisations whose hashes are computed while the body streams into the store. */
+  dkimCanonicalizations?: readonly BodyCanonicalization[];
   /** Told which zones got new work, so an in-process sender wakes up without polling. */
   onQueued?: (zones: string[]) => void;
 }
@@ -70,11 +73,13 @@ export function createSubmit(deps: SubmitDeps): Submit {
     });
 
     let size: number;
+    // Last stage: the body hash covers the message exactly as stored (and so as sent).
+    const hasher = deps.dkimCanonicalizations?.length ? new DkimBodyHasher(deps.dkimCanonicalizations) : undefined;
     try {
-      const stages = [sizeLimit, new CrlfNormalizer(), processor] as const;
+      const stages = [sizeLimit, new CrlfNormalizer(), processor, ...(hasher ? [hasher] : [])] as const;
       const [piped, stored] = await Promise.allSettled([
         pipeline(detachedSource(input.body), ...stages),
-        deps.bodyStore.put(id, processor),
+        deps.bodyStore.put(id, stages.at(-1)!),
       ]);
       // The stage that failed first explains best (size limit, loop) — the store only saw the fallout.
       if (piped.status === "rejected") throw piped.reason;
@@ -94,6 +99,7 @@ export function createSubmit(deps: SubmitDeps): Submit {
       messageIdHeader: headers!.messageId,
       ...(headers!.subject === undefined ? {} : { subject: headers!.subject.slice(0, 500) }),
       source: input.source,
+      ...(hasher?.hashes ? { dkimBodyHash: hasher.hashes } : {}),
     };
     const routing = {
       explicitZone,

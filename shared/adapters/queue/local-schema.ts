@@ -74,6 +74,8 @@ export const LOCAL_QUEUE_MIGRATIONS: readonly string[] = [
      detail TEXT
    );
    CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries(domain) WHERE state IN ('queued', 'deferred');`,
+  // 2: DKIM body hashes made at intake (JSON {relaxed?, simple?}), signed from at send time.
+  "ALTER TABLE messages ADD COLUMN dkim_body_hash TEXT;",
 ];
 
 /** Applies the migrations a file has not seen yet, each in its own transaction with its version bump. */

@@ -2,10 +2,12 @@
 import type { Logger } from "pino";
 import type { Config } from "../shared/config/schema.ts";
 import type { Submit } from "../shared/intake/submit-types.ts";
+import type { Metrics } from "../shared/observability/metrics.ts";
 import type { BodyStore } from "../shared/ports/body-store.ts";
 import type { Clock } from "../shared/ports/clock.ts";
 import type { Coordinator } from "../shared/ports/coordinator.ts";
 import type { Queue } from "../shared/ports/queue.ts";
+import type { QueueOps, RemovedDelivery } from "../shared/ports/queue-ops.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -16,10 +18,19 @@ export interface AppDeps {
   logger: Logger;
   /** Shared throttling state (suspensions); absent where no relay host runs (e.g. a Lambda-only intake). */
   coordinator?: Coordinator;
+  /** Queue operations and the audit trail (admin routes); absent when the queue backend offers none. */
+  ops?: QueueOps;
+  /** This host's Prometheus registry (GET /metrics); absent where nothing is scraped (a Lambda intake). */
+  metrics?: Metrics;
+  /** Sends the DSN for a delivery an operator bounced. */
+  bounce?: (delivery: RemovedDelivery, reason: string) => Promise<void>;
+  /** Work may be due now in these zones (after retry, release, flush): tell their senders to look. */
+  wake?: (zones: readonly string[]) => void;
 }
 
 /** Who is calling: the API key's id ("anonymous" without keys) and the zones it may use (undefined = all). */
 export interface Caller {
+  /** The API key's id, "anonymous", or `admin:<user>` for a web admin session. */
   keyId: string;
   zones?: readonly string[];
 }

@@ -3,12 +3,18 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { MailError, toMailError } from "../shared/errors.ts";
+import { adminRoutes } from "./admin/routes.ts";
+import { createAdminSessions } from "./admin/session.ts";
 import type { ApiEnv, AppDeps } from "./app-env.ts";
-import { apiKeyAuth } from "./auth.ts";
+import { callerAuth } from "./auth.ts";
+import { OPENAPI } from "./openapi.ts";
 import { problem, problemResponse } from "./problem.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { insightRoutes } from "./routes/insight.ts";
 import { messageStatusRoutes } from "./routes/message-status.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { queueRoutes } from "./routes/queue.ts";
 import { suspensionRoutes } from "./routes/suspensions.ts";
 
 export type { AppDeps } from "./app-env.ts";
@@ -16,11 +22,24 @@ export type { AppDeps } from "./app-env.ts";
 export function createApp(deps: AppDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
 
+  const { admin } = deps.config;
+  // Admin sessions exist only when admins are configured; then the session cookie is a second way to call /v1.
+  const sessions =
+    admin.enabled && Object.keys(admin.users).length > 0
+      ? createAdminSessions({ secret: admin.sessionSecret, ttlMs: admin.sessionTtl })
+      : undefined;
+  const auth = callerAuth(deps.config.api.keys, sessions, deps.clock);
   app.route("/", healthRoutes(deps));
-  app.use("/v1/*", apiKeyAuth(deps.config.api.keys));
+  app.get("/openapi.json", (c) => c.json(OPENAPI));
+  if (!deps.config.metrics.public) app.use("/metrics", auth);
+  app.route("/", metricsRoutes(deps));
+  app.route("/admin", adminRoutes(deps, sessions));
+  app.use("/v1/*", auth);
   app.route("/v1/messages", messageRoutes(deps));
   app.route("/v1/messages", messageStatusRoutes(deps));
   app.route("/v1/suspensions", suspensionRoutes(deps));
+  app.route("/v1/queue", queueRoutes(deps));
+  app.route("/v1", insightRoutes(deps));
 
   app.notFound((c) => problemResponse(new MailError("not-found", `No endpoint ${c.req.method} ${c.req.path}`)));
   app.onError((err, c) => {

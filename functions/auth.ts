@@ -1,9 +1,12 @@
 // API key authentication: `Authorization: Bearer <key>` checked against the sha256 hashes in config.api.keys.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import type { Config } from "../shared/config/schema.ts";
 import { MailError } from "../shared/errors.ts";
+import { type AdminSessions, csrfMatches, SESSION_COOKIE } from "./admin/session.ts";
 import type { ApiEnv, Caller } from "./app-env.ts";
+import { problem } from "./problem.ts";
 
 type ApiKeyConfig = Config["api"]["keys"][number];
 
@@ -48,6 +51,40 @@ export function apiKeyAuth(keys: readonly ApiKeyConfig[]): MiddlewareHandler<Api
   const authenticate = createAuthenticator(keys);
   return async (c, next) => {
     c.set("caller", authenticate(c.req.header("authorization")));
+    await next();
+  };
+}
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/**
+ * The caller of an operator route: an API key (`Authorization: Bearer`), or else a web admin session cookie. A
+ * session may change things only with its CSRF token in `X-CSRF-Token` (SameSite=Strict already stops other
+ * sites; the token also stops a same-site page that is not ours).
+ */
+export function callerAuth(
+  keys: readonly ApiKeyConfig[],
+  sessions: AdminSessions | undefined,
+  clock: { now(): number },
+): MiddlewareHandler<ApiEnv> {
+  const authenticate = createAuthenticator(keys);
+  return async (c, next) => {
+    const authorization = c.req.header("authorization");
+    const session =
+      authorization === undefined ? sessions?.verify(getCookie(c, SESSION_COOKIE), clock.now()) : undefined;
+    if (session) {
+      if (!SAFE_METHODS.has(c.req.method) && !csrfMatches(session, c.req.header("x-csrf-token"))) {
+        return problem({
+          status: 403,
+          kind: "csrf-failed",
+          title: "CSRF token missing or wrong",
+          detail: "Send the session's token (the admin page's csrf-token meta tag) as X-CSRF-Token",
+        });
+      }
+      c.set("caller", { keyId: `admin:${session.user}` });
+    } else {
+      c.set("caller", authenticate(authorization));
+    }
     await next();
   };
 }

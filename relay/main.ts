@@ -10,10 +10,12 @@ import type { Config } from "../shared/config/schema.ts";
 import { createRouter } from "../shared/intake/routing.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
 import { createLogger } from "../shared/observability/logger.ts";
+import { createMetrics, instrumentPort } from "../shared/observability/metrics.ts";
 import { type Clock, systemClock } from "../shared/ports/clock.ts";
 import { createBounceNotifier } from "./bounce-notifier.ts";
 import { collectGarbage } from "./gc.ts";
 import { type SmtpIntake, startSmtpIntake } from "./intake/smtp-intake.ts";
+import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
 import { createDkimSetup, dkimCanonicalizations } from "./sender/dkim.ts";
 import { createMxResolver } from "./sender/mx.ts";
 import { ZoneSender } from "./sender/zone-sender.ts";
@@ -32,7 +34,7 @@ export interface RelayHandle {
 }
 
 /** Top-level keys whose change takes a restart (they shape listeners, credentials or storage). */
-const RESTART_KEYS = ["hostname", "log", "smtpInterfaces", "users", "api", "dbs", "aws"] as const;
+const RESTART_KEYS = ["hostname", "log", "smtpInterfaces", "users", "api", "admin", "metrics", "dbs", "aws"] as const;
 const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;
 
 const GC_INTERVAL_MS = 60_000;
@@ -49,7 +51,12 @@ export async function startRelay(
   // Bad DKIM keys stop the start, before anything is opened (like any other config error).
   let dkim = createDkimSetup(config);
   const backends = await openBackends(config, clock);
-  const { queue, bodyStore, coordinator } = backends;
+  // One registry per relay, passed down; backend latency is observed around the ports, so adapters know nothing of it.
+  const metrics = config.metrics.enabled ? createMetrics(config.metrics) : undefined;
+  const queue = metrics ? instrumentPort(backends.queue, "queue", metrics) : backends.queue;
+  const bodyStore = metrics ? instrumentPort(backends.bodyStore, "bodyStore", metrics) : backends.bodyStore;
+  const { coordinator } = backends;
+  const ops = metrics && backends.ops ? instrumentPort(backends.ops, "queueOps", metrics) : backends.ops;
   const senders = new Map<string, ZoneSender>();
   let current = config;
   // Kept as an object so a reload can swap the routing without rebuilding the intake.
@@ -68,7 +75,7 @@ export async function startRelay(
       for (const z of zones) senders.get(z)?.wake();
     },
   };
-  const submit = createSubmit(submitDeps);
+  const submit = countingSubmit(createSubmit(submitDeps), metrics);
 
   function buildSenders(cfg: Readonly<Config>) {
     const onBounce = createBounceNotifier({ config: cfg, bodyStore, submit });
@@ -77,20 +84,57 @@ export async function startRelay(
     for (const name of Object.keys(cfg.zones)) {
       senders.set(
         name,
-        new ZoneSender(name, { config: cfg, queue, bodyStore, clock, mx, coordinator, logger, owner, onBounce, dkim }),
+        new ZoneSender(name, {
+          config: cfg,
+          queue,
+          bodyStore,
+          clock,
+          mx,
+          coordinator,
+          logger,
+          owner,
+          onBounce,
+          metrics,
+          dkim,
+        }),
       );
     }
   }
   buildSenders(config);
+  if (metrics) addRelayCollectors(metrics, { ops, coordinator, config: () => current, clock });
 
   const intakes: SmtpIntake[] = [];
   for (const [name, iface] of Object.entries(config.smtpInterfaces)) {
-    if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger }));
+    if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger, metrics }));
   }
+  // An operator's bounce (DELETE through the queue API) sends the same DSN a failed delivery would.
+  const operatorBounce = createBounceNotifier({ config, bodyStore, submit });
   const api = config.api.enabled
     ? await startApiServer({
         config,
-        app: createApp({ config, queue, bodyStore, submit, clock, logger, coordinator }),
+        app: createApp({
+          config,
+          queue,
+          bodyStore,
+          submit,
+          clock,
+          logger,
+          coordinator,
+          ops,
+          metrics,
+          bounce: (d, reason) =>
+            operatorBounce(
+              { ...d, leaseOwner: "", leaseExpiresAt: 0 },
+              {
+                outcome: "bounced",
+                status: "5.0.0",
+                attempt: { deliveryId: d.id, at: clock.now(), durationMs: 0, outcome: "bounced", response: reason },
+              },
+            ),
+          wake: (zones) => {
+            for (const z of zones) senders.get(z)?.wake();
+          },
+        }),
         logger,
       })
     : undefined;

@@ -3,6 +3,7 @@ import { type Context, Hono } from "hono";
 import type { MessageStatus } from "../../shared/domain/envelope.ts";
 import { MailError } from "../../shared/errors.ts";
 import type { ApiEnv, AppDeps } from "../app-env.ts";
+import { audit } from "../operator.ts";
 import { problem } from "../problem.ts";
 
 export function messageStatusRoutes(deps: AppDeps): Hono<ApiEnv> {
@@ -24,6 +25,7 @@ export function messageStatusRoutes(deps: AppDeps): Hono<ApiEnv> {
         detail: "Every delivery of this message is already delivered, bounced or cancelled",
       });
     }
+    await audit(c, deps, "message.cancel", { id: status.message.id }, cancelled);
     return c.json({ id: status.message.id, cancelled });
   });
 

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { MailError } from "../../shared/errors.ts";
 import { liftSuspension, listSuspensions } from "../../shared/shaping/suspensions.ts";
 import type { ApiEnv, AppDeps } from "../app-env.ts";
+import { audit } from "../operator.ts";
 
 export function suspensionRoutes(deps: AppDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -33,6 +34,7 @@ export function suspensionRoutes(deps: AppDeps): Hono<ApiEnv> {
       throw new MailError("not-found", `No suspension of ${localAddress} for ${destination}`);
     }
     await liftSuspension(deps.coordinator!, destination, localAddress);
+    await audit(c, deps, "suspension.lift", { destination, localAddress }, 1);
     return c.json({ lifted: { destination, localAddress } });
   });
 

@@ -10,6 +10,7 @@ import type { Config, SmtpInterfaceConfig } from "../../shared/config/schema.ts"
 import { parseAddress } from "../../shared/domain/address.ts";
 import { MailError, toMailError } from "../../shared/errors.ts";
 import type { Submit } from "../../shared/intake/submit-types.ts";
+import type { IntakeMetrics } from "../../shared/observability/metrics.ts";
 import { keepOwnEnhancedCodes } from "./enhanced-codes.ts";
 
 export interface SmtpIntake {
@@ -29,6 +30,8 @@ export async function startSmtpIntake(args: {
   config: Readonly<Config>;
   submit: Submit;
   logger: Logger;
+  /** Counts sessions and refusals by reason (Prometheus). */
+  metrics?: IntakeMetrics;
 }): Promise<SmtpIntake> {
   keepOwnEnhancedCodes();
   const { name, iface, config, submit } = args;
@@ -37,6 +40,11 @@ export async function startSmtpIntake(args: {
   const hasUsers = Object.keys(config.users).length > 0;
 
   const mayRelay = (session: SMTPServerSession) => Boolean(session.user) || allowed(session.remoteAddress);
+  /** Every refusal goes through here, so each is counted by its reason. */
+  const refuse = (err: MailError) => {
+    args.metrics?.recordSmtpReject(name, err.kind);
+    return reply(err);
+  };
 
   const server = new SMTPServer({
     name: config.hostname,
@@ -57,6 +65,11 @@ export async function startSmtpIntake(args: {
     ...(iface.tls ? { key: readFileSync(iface.tls.key), cert: readFileSync(iface.tls.cert) } : {}),
     logger: false,
 
+    onConnect(_session, callback) {
+      args.metrics?.recordSmtpSession(name);
+      callback();
+    },
+
     onAuth(auth, session, callback) {
       const clientIp = unmapIPv4(session.remoteAddress);
       if (!session.secure && !isLoopback(clientIp) && !iface.allowInsecureAuth) {
@@ -65,6 +78,7 @@ export async function startSmtpIntake(args: {
             responseCode: 538,
           }),
         );
+        args.metrics?.recordSmtpReject(name, "encryption-required");
         return;
       }
       const username = auth.username ?? "";
@@ -77,22 +91,22 @@ export async function startSmtpIntake(args: {
         (ok) => {
           if (!ok) {
             log.warn({ user: username, remoteAddress: clientIp }, "smtp auth failed");
-            callback(reply(new MailError("auth-failed", "Authentication credentials invalid")));
+            callback(refuse(new MailError("auth-failed", "Authentication credentials invalid")));
             return;
           }
           callback(null, { user: username });
         },
-        (err) => callback(reply(toMailError(err))),
+        (err) => callback(refuse(toMailError(err))),
       );
     },
 
     onMailFrom(address: SMTPServerAddress, session, callback) {
       if (!mayRelay(session)) {
-        callback(reply(new MailError("auth-required", "Authentication required")));
+        callback(refuse(new MailError("auth-required", "Authentication required")));
         return;
       }
       if (address.address !== "" && !parseAddress(address.address)) {
-        callback(reply(new MailError("invalid-address", "Sender address rejected: invalid address")));
+        callback(refuse(new MailError("invalid-address", "Sender address rejected: invalid address")));
         return;
       }
       callback();
@@ -101,15 +115,15 @@ export async function startSmtpIntake(args: {
     onRcptTo(address: SMTPServerAddress, session, callback) {
       // Checked again here: a client must not reach RCPT by pipelining past a refused MAIL FROM.
       if (!mayRelay(session)) {
-        callback(reply(new MailError("relay-denied", "Relay access denied")));
+        callback(refuse(new MailError("relay-denied", "Relay access denied")));
         return;
       }
       if (!parseAddress(address.address)) {
-        callback(reply(new MailError("invalid-address", "Recipient address rejected: invalid address")));
+        callback(refuse(new MailError("invalid-address", "Recipient address rejected: invalid address")));
         return;
       }
       if (session.envelope.rcptTo.length >= iface.maxRecipients) {
-        callback(reply(new MailError("too-many-recipients", "Too many recipients")));
+        callback(refuse(new MailError("too-many-recipients", "Too many recipients")));
         return;
       }
       callback();
@@ -153,7 +167,7 @@ export async function startSmtpIntake(args: {
           }
           stream.resume();
           await ended;
-          callback(reply(error));
+          callback(refuse(error));
         },
       );
     },

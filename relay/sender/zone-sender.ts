@@ -4,6 +4,7 @@
 import type { Logger } from "pino";
 import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
 import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { DeliveryMetrics } from "../../shared/observability/metrics.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { Coordinator } from "../../shared/ports/coordinator.ts";
@@ -31,6 +32,8 @@ export interface ZoneSenderDeps {
   dkim?: DkimSetup;
   /** Called after a delivery bounced (DSN, events). */
   onBounce?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
+  /** Counts each attempt by outcome, zone, local IP and destination (Prometheus). */
+  metrics?: DeliveryMetrics;
 }
 
 export class ZoneSender {
@@ -316,6 +319,15 @@ export class ZoneSender {
       },
       "delivery attempt",
     );
+    this.deps.metrics?.recordAttempt({
+      zone: this.name,
+      localAddress: a.localAddress,
+      domain: d.domain,
+      outcome: completion.outcome,
+      durationMs: a.durationMs,
+      receivedAt: d.message.receivedAt,
+      at: clock.now(),
+    });
     if (recorded && completion.outcome === "bounced" && this.deps.onBounce) {
       await this.deps.onBounce(d, result).catch((err) => this.log.error({ err, msgId: d.messageId }, "DSN failed"));
     }

@@ -110,6 +110,15 @@ export class Shaper {
     return day <= cap.perDay && (!cap.perHour || hour <= cap.perHour);
   }
 
+  /** Messages a warming address has reserved in the current UTC day and hour, across all hosts. */
+  async warmupSent(address: string): Promise<{ day: number; hour: number }> {
+    const [day, hour] = await Promise.all([
+      this.coordinator.count(`warm|${address}`, DAY),
+      this.coordinator.count(`warm|${address}`, HOUR),
+    ]);
+    return { day, hour };
+  }
+
   /** Rests an address for a destination that blocked or throttled it; the rest of the pool carries on. */
   suspend(localAddress: string, destination: string, reason: string, ttlMs = this.config.blacklist.ttl) {
     return suspend(this.coordinator, { localAddress, destination, reason, ttlMs });

@@ -75,6 +75,56 @@ const api = z
   })
   .strict();
 
+const adminUser = z
+  .object({
+    password: z
+      .string()
+      .regex(/^scrypt\$/, "expected a hash made by `zonerelay hash-password` (starts with scrypt$)")
+      .describe("scrypt hash of the password (`zonerelay hash-password`)."),
+  })
+  .strict()
+  .describe("One user of the web admin; an admin may do everything an API key without `zones` may.");
+
+const admin = z
+  .object({
+    enabled: z.boolean().default(true).describe("Serve the web admin at /admin (only with at least one user)."),
+    users: z.record(z.string(), adminUser).default({}).describe("Admin users by name. None = no web admin."),
+    sessionTtl: duration().prefault("8h").describe("How long an admin login lasts."),
+    sessionSecret: z
+      .string()
+      .min(32)
+      .optional()
+      .describe(
+        "Secret (≥ 32 characters) that signs session cookies; set the same on every host behind one admin URL " +
+          "(default: random per process, so a restart logs admins out).",
+      ),
+  })
+  .strict();
+
+const metrics = z
+  .object({
+    enabled: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics on the HTTP API."),
+    public: z
+      .boolean()
+      .default(false)
+      .describe("Serve /metrics without an API key (a scraper on a private network); else an unscoped key."),
+    destinationLabels: z
+      .number()
+      .int()
+      .min(0)
+      .default(20)
+      .describe('Destination domains that get their own label value; the rest are "other" (bounded cardinality).'),
+    destinations: z
+      .array(z.string())
+      .default([])
+      .describe("Destination domains that always get their own label (e.g. gmail.com, outlook.com)."),
+    processMetrics: z
+      .boolean()
+      .default(true)
+      .describe("Also export Node's process metrics (CPU, memory, GC, event loop)."),
+  })
+  .strict();
+
 const queue = z
   .object({
     backend: z
@@ -398,6 +448,8 @@ export const configSchema = z
       .describe("SMTP listeners by name (ZoneMTA: smtpInterfaces). Default: `feeder` on 127.0.0.1:2525."),
     users: z.record(z.string(), user).default({}).describe("SMTP AUTH users by username."),
     api: api.prefault({}).describe("The HTTP API."),
+    admin: admin.prefault({}).describe("The web admin at /admin."),
+    metrics: metrics.prefault({}).describe("Prometheus metrics."),
     queue: queue.prefault({}).describe("Spool, queue and retries."),
     dns: dns.prefault({}).describe("DNS resolution for delivery."),
     dbs: dbs.prefault({}).describe("Shared databases of a multi-host cluster."),

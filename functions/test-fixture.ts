@@ -12,6 +12,7 @@ import type { ConfigInput } from "../shared/config/schema.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
 import type { BodyStore } from "../shared/ports/body-store.ts";
 import type { Queue } from "../shared/ports/queue.ts";
+import type { QueueOps } from "../shared/ports/queue-ops.ts";
 import { createApp } from "./app.ts";
 import { sha256Hex } from "./auth.ts";
 
@@ -26,6 +27,7 @@ export const keyConfig = [
 export interface TestApi {
   app: ReturnType<typeof createApp>;
   queue: Queue;
+  ops: QueueOps;
   bodyStore: BodyStore;
   clock: { now(): number; advance(ms: number): void };
   config: ReturnType<typeof parseConfig>;
@@ -35,7 +37,7 @@ export interface TestApi {
 }
 
 export async function createTestApi(
-  options: { api?: ConfigInput["api"]; wrapQueue?: (q: Queue) => Queue } = {},
+  options: { api?: ConfigInput["api"]; admin?: ConfigInput["admin"]; wrapQueue?: (q: Queue) => Queue } = {},
 ): Promise<TestApi> {
   const dir = mkdtempSync(join(tmpdir(), "zr-api-"));
   let now = Date.UTC(2026, 10, 25, 6, 0, 0);
@@ -49,6 +51,7 @@ export async function createTestApi(
     hostname: "relay.example.test",
     zones: { default: {}, a: {}, b: {} },
     api: { keys: keyConfig, maxSize: 100_000, ...options.api },
+    ...(options.admin ? { admin: options.admin } : {}),
   });
   const realQueue = createLocalQueue({ path: join(dir, "queue.sqlite"), clock });
   const queue = options.wrapQueue ? options.wrapQueue(realQueue) : realQueue;
@@ -63,10 +66,11 @@ export async function createTestApi(
     logger,
     idempotencyTtl: config.api.idempotencyTtl,
   });
-  const app = createApp({ config, queue, bodyStore, submit, clock, logger });
+  const app = createApp({ config, queue, bodyStore, submit, clock, logger, ops: realQueue.ops });
   return {
     app,
     queue,
+    ops: realQueue.ops,
     bodyStore,
     clock,
     config,

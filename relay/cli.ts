@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
 import { ConfigError, loadConfig } from "../shared/config/load.ts";
 import { startRelay } from "./main.ts";
+import { runQueueCli } from "./queue-cli.ts";
 
 const USAGE = `usage: zonerelay <command> [--config FILE]
 
@@ -11,6 +12,7 @@ commands:
   check-config    validate the config and print the effective values
   hash-password   read a password from stdin, print its scrypt hash for users.<name>.password
   new-api-key     print a new API key and the hash for api.keys[].hash
+  queue           list, show, retry, hold, release, delete, flush (\`zonerelay queue --help\`)
 
 The config file is YAML or JSON; ZONERELAY_CONFIG names it when --config is absent.
 ZONERELAY__a__b=value overrides config key a.b (JSON values are parsed).`;
@@ -22,6 +24,10 @@ async function readStdin(): Promise<string> {
 }
 
 async function main(argv: string[]) {
+  // The queue commands talk to a running relay's API and have their own options.
+  if (argv[0] === "queue") {
+    return runQueueCli(argv.slice(1), { out: console.log, err: console.error, env: process.env });
+  }
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -72,8 +72,8 @@ export interface AuditEntry {
 
 /**
  * Queue operations.
- * - `list` pages through matching deliveries in arrival order (delivery ids are time-ordered); the cursor is
- *   opaque and stays valid while deliveries change state.
+ * - `list` pages through matching deliveries in arrival order; the cursor is opaque and stays valid while
+ *   deliveries change state.
  * - `counts` is cheap enough to run on every metrics scrape: open deliveries by zone and state.
  * - `retry` makes matching queued/deferred deliveries that are not held due now (next attempt = now).
  * - `hold` puts matching open deliveries on hold: a held delivery is never leased until `release`d; a delivery
@@ -84,7 +84,7 @@ export interface AuditEntry {
  *   held the lease is refused, as for `Queue.cancel`.
  * - `flush` makes every open, not held delivery of a recipient domain (optionally in one zone) due now.
  * - Mutations return how many deliveries changed; they are idempotent (doing it twice changes nothing more).
- * - `appendAudit` stores an entry durably and never changes it; `listAudit` pages newest first.
+ * - `appendAudit` stores an entry durably and never changes it; `listAudit` pages newest (last appended) first.
  */
 export interface QueueOps {
   list(filter: DeliveryFilter, page: { limit: number; cursor?: string }): Promise<Page<OpsDelivery>>;

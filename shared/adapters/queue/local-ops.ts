@@ -90,8 +90,9 @@ function whereOf(f: DeliveryFilter, open: boolean): { sql: string; params: unkno
   return { sql: parts.join(" AND "), params };
 }
 
-const encodeCursor = (id: string) => Buffer.from(id, "utf8").toString("base64url");
-const decodeCursor = (cursor: string) => Buffer.from(cursor, "base64url").toString("utf8");
+/** Cursors are opaque to callers: the rowid of the last row, base64url-encoded. */
+const encodeCursor = (seq: number) => Buffer.from(String(seq), "utf8").toString("base64url");
+const decodeCursor = (cursor: string) => Number(Buffer.from(cursor, "base64url").toString("utf8")) || 0;
 
 function toOps(r: Row, now: number): OpsDelivery {
   const open = r.state === "queued" || r.state === "deferred";
@@ -211,17 +212,18 @@ export function createLocalQueueOps(db: Database.Database, guarded: Guarded, clo
     list: (f, { limit, cursor }) =>
       guarded((): Page<OpsDelivery> => {
         const w = whereOf(f, false);
-        const after = cursor === undefined ? "" : "AND d.id > ?";
+        // rowid is insertion order: arrival order, with no ties between deliveries of one millisecond.
+        const after = cursor === undefined ? "" : "AND d.rowid > ?";
         const params = cursor === undefined ? w.params : [...w.params, decodeCursor(cursor)];
         const rows = db
           .prepare(
-            `SELECT d.*, m.sender, m.subject, m.received_at, m.size ${FROM} WHERE ${w.sql} ${after}
-             ORDER BY d.id LIMIT ?`,
+            `SELECT d.*, d.rowid AS seq, m.sender, m.subject, m.received_at, m.size ${FROM} WHERE ${w.sql} ${after}
+             ORDER BY d.rowid LIMIT ?`,
           )
-          .all(...params, limit + 1) as Row[];
+          .all(...params, limit + 1) as (Row & { seq: number })[];
         const now = clock.now();
         const items = rows.slice(0, limit).map((r) => toOps(r, now));
-        return rows.length > limit ? { items, nextCursor: encodeCursor(items.at(-1)!.id) } : { items };
+        return rows.length > limit ? { items, nextCursor: encodeCursor(rows[limit - 1]!.seq) } : { items };
       }),
 
     counts: () => guarded(() => st.counts.all() as ZoneStateCount[]),
@@ -255,8 +257,11 @@ export function createLocalQueueOps(db: Database.Database, guarded: Guarded, clo
     listAudit: ({ limit, cursor }) =>
       guarded((): Page<AuditEntry> => {
         const rows = db
-          .prepare(`SELECT * FROM audit ${cursor === undefined ? "" : "WHERE id < ?"} ORDER BY id DESC LIMIT ?`)
+          .prepare(
+            `SELECT rowid AS seq, * FROM audit ${cursor === undefined ? "" : "WHERE rowid < ?"} ORDER BY rowid DESC LIMIT ?`,
+          )
           .all(...(cursor === undefined ? [] : [decodeCursor(cursor)]), limit + 1) as {
+          seq: number;
           id: string;
           at: number;
           actor: string;
@@ -276,7 +281,7 @@ export function createLocalQueueOps(db: Database.Database, guarded: Guarded, clo
             ...(r.detail === null ? {} : { detail: r.detail }),
           }),
         );
-        return rows.length > limit ? { items, nextCursor: encodeCursor(items.at(-1)!.id) } : { items };
+        return rows.length > limit ? { items, nextCursor: encodeCursor(rows[limit - 1]!.seq) } : { items };
       }),
   };
 }

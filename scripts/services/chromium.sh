@@ -10,8 +10,9 @@ set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
 
 CHROMIUM=/usr/bin/chromium
-# The same lock as the other apt-installing services: two apt-get runs at once fail on dpkg's lock.
-LOCK=/tmp/zonerelay-test-services.lock
+# Our own lock (a daemon started by another service may hold theirs for ever); apt itself waits for dpkg's lock.
+LOCK=/tmp/zonerelay-test-chromium.lock
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
 
 die() {
   echo "services.sh: $*" >&2
@@ -37,9 +38,9 @@ cmd_up() {
   fi
   echo "services.sh: installing chromium with apt" >&2
   export DEBIAN_FRONTEND=noninteractive
-  if ! timeout 900 apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; then
-    timeout 300 apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed; cannot install chromium"
-    timeout 900 apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null ||
+  if ! timeout 900 apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; then
+    timeout 300 apt-get "${APT_WAIT[@]}" update -qq >/dev/null 2>&1 || die "apt-get update failed; cannot install chromium"
+    timeout 900 apt-get "${APT_WAIT[@]}" install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null ||
       die "apt-get install chromium failed; the browser tests cannot run"
   fi
   installed || die "chromium was installed but $CHROMIUM does not run"

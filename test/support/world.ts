@@ -22,7 +22,12 @@ export const POOL = [
 ];
 
 export async function startWorld(
-  opts: { sink?: SinkOptions; relay?: ConfigInput | ((sink: Sink, dns: DnsServer) => ConfigInput) } = {},
+  opts: {
+    sink?: SinkOptions;
+    relay?: ConfigInput | ((sink: Sink, dns: DnsServer) => ConfigInput);
+    /** Receives the relay's JSON log lines (info and above). */
+    logs?: (line: string) => void;
+  } = {},
 ): Promise<World> {
   const dns = await startDnsServer();
   dns.set("mx.sink.test", { A: ["127.0.0.1"] });
@@ -37,6 +42,7 @@ export async function startWorld(
       },
       (typeof opts.relay === "function" ? opts.relay(sink, dns) : opts.relay) ?? {},
     ) as ConfigInput,
+    opts.logs ? { logs: opts.logs } : {},
   );
   return {
     dns,

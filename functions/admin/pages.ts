@@ -17,6 +17,7 @@ function layout(title: string, body: string, head = ""): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · ZoneRelay</title>
 <link rel="stylesheet" href="/admin/assets/app.css">
+<link rel="icon" href="data:,">
 ${head}
 </head>
 <body>

@@ -61,7 +61,9 @@ export function insightRoutes(deps: AppDeps): Hono<ApiEnv> {
         ? `domainConfig.${dest.key}`
         : config.domainConfig.default
           ? "domainConfig.default"
-          : "built-in default";
+          : undefined;
+      /** Where a destination setting came from: its own entry, `default`, or the built-in value. */
+      const ruleOf = (key: string) => (rule ? `${rule}.${key}` : "built-in default");
       const shaper = coordinator ? new Shaper(coordinator, config) : undefined;
       const open = coordinator ? await coordinator.slotCount(shaper!.connectionKey(zoneName, dest.key)) : null;
       // The deferral-rate slow-down flag the lanes set (relay/sender/lane.ts, `slow|<destination>`).
@@ -70,29 +72,29 @@ export function insightRoutes(deps: AppDeps): Hono<ApiEnv> {
         key: dest.key,
         maxConnections: {
           limit: slow ? 1 : dest.settings.maxConnections,
-          rule: slow ? "slowed down" : `${rule}.maxConnections`,
+          rule: slow ? "slowed down" : ruleOf("maxConnections"),
         },
         openConnections: open,
         throttling: {
           rate: formatRate(dest.settings.throttling),
-          rule: dest.settings.throttling ? `${rule}.throttling` : null,
+          rule: dest.settings.throttling ? ruleOf("throttling") : null,
         },
         ipThrottling: {
           rate: formatRate(dest.settings.ipThrottling),
-          rule: dest.settings.ipThrottling ? `${rule}.ipThrottling` : null,
+          rule: dest.settings.ipThrottling ? ruleOf("ipThrottling") : null,
         },
         disabledAddresses: dest.settings.disabledAddresses,
         slowedDown: slow,
       };
       if (open !== null && open >= dest.settings.maxConnections) {
         findings.push(
-          `All ${dest.settings.maxConnections} connections to ${dest.key} are in use (${rule}.maxConnections).`,
+          `All ${dest.settings.maxConnections} connections to ${dest.key} are in use (${ruleOf("maxConnections")}).`,
         );
       }
       if (slow) findings.push(`${dest.key} is slowed down to one connection after many deferrals: ${slow}.`);
       if (dest.settings.throttling)
         findings.push(
-          `${dest.key} takes at most ${formatRate(dest.settings.throttling)} per zone (${rule}.throttling).`,
+          `${dest.key} takes at most ${formatRate(dest.settings.throttling)} per zone (${ruleOf("throttling")}).`,
         );
       if (config.mxRollup && !config.domainConfig[destinationKey]) {
         findings.push(

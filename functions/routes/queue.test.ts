@@ -145,7 +145,7 @@ describe("queue operations API", () => {
     expect(body.zone).toMatchObject({ name: "default", connections: { limit: 5, rule: "zones.default.connections" } });
     expect(body.destination).toMatchObject({
       key: "one.test",
-      maxConnections: { limit: 5, rule: "built-in default.maxConnections" },
+      maxConnections: { limit: 5, rule: "built-in default" },
     });
     expect(body.lastReplies[0]).toMatchObject({ recipient: "a@one.test", lastResponse: "421 4.7.0 try again later" });
     expect(body.findings.length).toBeGreaterThan(0);

@@ -74,7 +74,7 @@ function table(caption, columns, rows) {
 }
 
 function page(title, ...content) {
-  main.replaceChildren(h("h1", { id: "page-title", tabindex: -1 }, title), ...content);
+  main.replaceChildren(h("h1", { id: "page-title", tabindex: -1 }, title), ...content.filter(Boolean));
 }
 
 // --- Overview: per-zone depth and rates, refreshed every 5 s -------------------------------------------------
@@ -236,7 +236,7 @@ async function message(id) {
       h(
         "p",
         { class: "muted" },
-        `Zone ${d.zone}, ${d.attempts} attempts, next ${fmtTime(d.nextAttemptAt)}, id ${d.id}`,
+        `Zone ${d.zone}, ${d.attempts} attempts${d.state === "queued" || d.state === "deferred" ? `, next ${fmtTime(d.nextAttemptAt)}` : ""}, id ${d.id}`,
       ),
       table(
         `Attempts to ${d.recipient}`,

@@ -62,7 +62,10 @@ function table(caption, columns, rows) {
       h(
         "tr",
         {},
-        columns.map((c) => h("th", { scope: "col" }, c)),
+        // A column is a title, or { text, num } for a right-aligned numeric one.
+        columns.map((c) =>
+          typeof c === "string" ? h("th", { scope: "col" }, c) : h("th", { scope: "col", class: "num" }, c.text),
+        ),
       ),
     ),
     h(
@@ -110,7 +113,14 @@ async function overview() {
     "Overview",
     table(
       "Open deliveries and attempts per minute, by zone",
-      ["Zone", "Queued", "Deferred", "Held", "Delivered/min", "Deferred/min", "Bounced/min", ""],
+      [
+        "Zone",
+        ...["Queued", "Deferred", "Held", "Delivered/min", "Deferred/min", "Bounced/min"].map((text) => ({
+          text,
+          num: true,
+        })),
+        "",
+      ],
       rows,
     ),
     h("p", { class: "muted" }, "Rates come from this host's counters; they appear after the second refresh."),

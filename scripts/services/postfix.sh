@@ -24,7 +24,7 @@ MAILDIR_BASE=/var/lib/zonerelay-test/postfix-mail
 ADDR=127.0.0.1
 PORT=10025
 DOMAIN=postfix.test
-LOCK=/tmp/zonerelay-test-services.lock
+LOCK=/tmp/zonerelay-test-postfix.lock
 HASH_FILE=$CONF/.zonerelay-config-hash
 
 die() {
@@ -216,7 +216,7 @@ cmd_up() {
   postfix -c "$CONF" check >/dev/null 2>&1 || postfix -c "$CONF" check || die "postfix check failed for $CONF"
   stop_instance # a changed listen address needs a full restart, not a reload
   : >"$LOG"
-  postfix -c "$CONF" start >/dev/null 2>&1 || {
+  postfix -c "$CONF" start >/dev/null 2>&1 9>&- || {
     tail -5 "$LOG" >&2
     die "postfix -c $CONF start failed (see $LOG)"
   }

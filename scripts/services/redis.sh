@@ -19,7 +19,7 @@ PIDFILE=$BASE/redis.pid
 LOG=$BASE/redis.log
 ADDR=127.0.0.1
 PORT=16379
-LOCK=/tmp/zonerelay-test-services.lock
+LOCK=/tmp/zonerelay-test-redis.lock
 
 die() {
   echo "services.sh: $*" >&2
@@ -97,7 +97,7 @@ cmd_up() {
   redis_conf >"$CONF"
   if [ -z "$(instance_pid)" ]; then
     rm -f "$PIDFILE"
-    redis-server "$CONF" || die "redis-server $CONF failed to start (see $LOG)"
+    redis-server "$CONF" 9>&- || die "redis-server $CONF failed to start (see $LOG)"
   fi
   for _ in $(seq 100); do
     if ping_ok; then

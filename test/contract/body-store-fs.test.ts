@@ -1,11 +1,43 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { createFsBodyStore } from "../../shared/adapters/body-store/fs.ts";
 import { describeBodyStoreContract } from "./body-store-contract.ts";
+
+async function ids(list: AsyncIterable<string>) {
+  const out: string[] = [];
+  for await (const id of list) out.push(id);
+  return out;
+}
 
 describeBodyStoreContract("fs (spool directory)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
   const store = await createFsBodyStore({ dir });
   return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+});
+
+describe("fs body store after a crash", () => {
+  it("removes the temp files of dead writers when it opens, and keeps a live writer's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
+    try {
+      mkdirSync(join(dir, "ab"));
+      // pid 2^22 + 1 is above Linux's pid_max limit, so no process has it.
+      const dead = join(dir, "ab", `0000000000ab.eml.${2 ** 22 + 1}.tmp`);
+      const live = join(dir, "ab", `0000000001ab.eml.${process.pid}.tmp`);
+      writeFileSync(dead, "half a message");
+      writeFileSync(live, "being written");
+      const store = await createFsBodyStore({ dir });
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(await ids(store.list())).toEqual([]);
+      // A temp file an hour old has no writer, whatever its pid says (GC's listing removes it).
+      const old = (Date.now() - 2 * 3600_000) / 1000;
+      utimesSync(live, old, old);
+      await ids(store.list());
+      expect(existsSync(live)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

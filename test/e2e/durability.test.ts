@@ -1,73 +1,23 @@
 // The relay as a real OS process: killed with SIGKILL mid-queue it loses nothing it acknowledged; stopped with
 // SIGTERM it exits cleanly; a 25 MB message passes through in bounded memory.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ConfigInput } from "../../shared/config/schema.ts";
-import { type DnsServer, startDnsServer } from "../support/dns-server.ts";
-import { freePort, type RelayProcess, spawnRelay, writeConfigFile } from "../support/relay.ts";
-import { type Sink, type SinkOptions, startSink } from "../support/smtp-sink.ts";
-import { POOL, rfc822, SINK_DOMAINS, sendSmtp } from "../support/world.ts";
+import { type ProcessWorld, startProcessWorld, waitFor } from "../support/process-world.ts";
+import type { RelayProcess } from "../support/relay.ts";
+import type { SinkOptions } from "../support/smtp-sink.ts";
+import { rfc822, sendSmtp } from "../support/world.ts";
 
-interface Setup {
-  dir: string;
-  dns: DnsServer;
-  sink: Sink;
-  configFile: string;
-  smtpPort: number;
-  apiPort: number;
-}
-
-let setup: Setup | undefined;
+let setup: ProcessWorld | undefined;
 let relay: RelayProcess | undefined;
 
 afterEach(async () => {
   await relay?.kill("SIGKILL");
   relay = undefined;
-  if (setup) {
-    await setup.sink.close();
-    await setup.dns.close();
-    rmSync(setup.dir, { recursive: true, force: true });
-    setup = undefined;
-  }
+  await setup?.close();
+  setup = undefined;
 });
 
-async function prepare(sinkOptions: SinkOptions = {}, over: ConfigInput = {}): Promise<Setup> {
-  const dir = mkdtempSync(join(tmpdir(), "zr-durable-"));
-  const dns = await startDnsServer();
-  dns.set("mx.sink.test", { A: ["127.0.0.1"] });
-  for (const domain of SINK_DOMAINS) dns.set(domain, { MX: [{ exchange: "mx.sink.test", priority: 10 }] });
-  const sink = await startSink(sinkOptions);
-  const smtpPort = await freePort();
-  const apiPort = await freePort();
-  const configFile = writeConfigFile(dir, {
-    hostname: "relay.zonerelay.test",
-    log: { level: "warn" },
-    smtpInterfaces: { feeder: { host: "127.0.0.1", port: smtpPort, maxSize: "200MB" } },
-    api: { host: "127.0.0.1", port: apiPort },
-    queue: {
-      spoolDir: join(dir, "spool"),
-      dbPath: join(dir, "queue.sqlite"),
-      retrySchedule: ["1s"],
-      pollInterval: "200ms",
-    },
-    dns: { nameservers: [dns.nameserver], timeout: "2s" },
-    pools: { default: POOL },
-    zones: { default: { port: sink.port, connections: 2 } },
-    ...over,
-  });
-  return { dir, dns, sink, configFile, smtpPort, apiPort };
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const prepare = (sink: SinkOptions = {}) => startProcessWorld({ sink });
 
 describe("durability of the embedded relay process", () => {
   it("delivers every acknowledged message after kill -9 mid-queue and a restart", async () => {
@@ -75,7 +25,7 @@ describe("durability of the embedded relay process", () => {
     setup = await prepare({
       rcptReply: () => (blocked ? { code: 451, message: "4.4.5 Try again later, busy" } : undefined),
     });
-    relay = await spawnRelay(setup.configFile, setup.smtpPort);
+    relay = await setup.spawn();
 
     // Phase 1: the MX defers everything, so these are attempted and waiting for their retry when we kill.
     const recipients: string[] = [];
@@ -96,7 +46,7 @@ describe("durability of the embedded relay process", () => {
     const deliveredBeforeRestart = new Set(setup.sink.messages.flatMap((m) => m.to)).size;
     expect(deliveredBeforeRestart).toBeLessThan(recipients.length);
 
-    relay = await spawnRelay(setup.configFile, setup.smtpPort);
+    relay = await setup.spawn();
     const sink = setup.sink;
     await waitFor(() => new Set(sink.messages.flatMap((m) => m.to)).size === recipients.length, "all 40 recipients");
     expect([...new Set(sink.messages.flatMap((m) => m.to))].sort()).toEqual([...recipients].sort());
@@ -105,21 +55,21 @@ describe("durability of the embedded relay process", () => {
   it("stops on SIGTERM: refuses new work, releases its leases and exits 0; a restart picks the work up", async () => {
     let accepting = false;
     setup = await prepare({ rcptReply: () => (accepting ? undefined : { code: 451, message: "4.3.2 Not now" }) });
-    relay = await spawnRelay(setup.configFile, setup.smtpPort);
+    relay = await setup.spawn();
     await sendSmtp(setup.smtpPort, { from: "app@sender.test", to: ["later@a.test"] }, rfc822({ Subject: "later" }));
     const exited = new Promise<number | null>((resolve) => relay!.child.once("exit", (code) => resolve(code)));
     relay.child.kill("SIGTERM");
     expect(await exited).toBe(0);
 
     accepting = true;
-    relay = await spawnRelay(setup.configFile, setup.smtpPort);
+    relay = await setup.spawn();
     const [msg] = await setup.sink.waitForMessages(1);
     expect(msg!.to).toEqual(["later@a.test"]);
   });
 
   it("streams 25 MB and 100 MB messages through intake, spool and delivery in constant memory", async () => {
     setup = await prepare({ discardBody: true });
-    relay = await spawnRelay(setup.configFile, setup.smtpPort);
+    relay = await setup.spawn();
     const sink = setup.sink;
     // Warm up the code paths once, so the baseline includes the loaded modules and connection buffers.
     await sendSmtp(setup.smtpPort, { from: "app@sender.test", to: ["warm@a.test"] }, rfc822({ Subject: "warm-up" }));

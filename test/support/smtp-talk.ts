@@ -10,13 +10,15 @@ export interface SmtpTalk {
   write(data: string | Buffer): void;
   /** Waits for the next reply without sending anything. */
   read(): Promise<string>;
+  /** Resolves when the server closes the connection (or it breaks); a pending read() then rejects. */
+  closed: Promise<void>;
   close(): void;
 }
 
 export async function smtpTalk(port: number, host = "127.0.0.1", localAddress?: string): Promise<SmtpTalk> {
   const socket: Socket = connect({ port, host, ...(localAddress ? { localAddress } : {}) });
   let buffer = "";
-  const waiting: ((reply: string) => void)[] = [];
+  const waiting: { resolve: (reply: string) => void; reject: (err: Error) => void }[] = [];
   const replies: string[] = [];
   socket.setEncoding("utf8");
   socket.on("data", (chunk: string) => {
@@ -29,18 +31,34 @@ export async function smtpTalk(port: number, host = "127.0.0.1", localAddress?: 
       const reply = buffer.slice(0, end).replace(/\r\n$/, "").replace(/\r\n/g, "\n");
       buffer = buffer.slice(end);
       const next = waiting.shift();
-      if (next) next(reply);
+      if (next) next.resolve(reply);
       else replies.push(reply);
     }
   });
+  let isClosed = false;
+  const closed = new Promise<void>((resolve) => {
+    socket.once("close", () => {
+      isClosed = true;
+      for (const w of waiting.splice(0)) w.reject(new Error("connection closed without a reply"));
+      resolve();
+    });
+  });
+  socket.on("error", () => {}); // a reset surfaces as "close"
   const read = () =>
     new Promise<string>((resolve, reject) => {
       const queued = replies.shift();
       if (queued !== undefined) return resolve(queued);
+      if (isClosed) return reject(new Error("connection closed without a reply"));
       const timer = setTimeout(() => reject(new Error("no SMTP reply within 10s")), 10_000);
-      waiting.push((r) => {
-        clearTimeout(timer);
-        resolve(r);
+      waiting.push({
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
     });
   await new Promise<void>((resolve, reject) => {
@@ -58,6 +76,7 @@ export async function smtpTalk(port: number, host = "127.0.0.1", localAddress?: 
       socket.write(data);
     },
     read,
+    closed,
     close() {
       socket.destroy();
     },

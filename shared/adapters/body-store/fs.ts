@@ -1,6 +1,6 @@
 // BodyStore on the local disk: one file per body in a spool directory, fsynced (file and directory) before put resolves.
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, opendir, rename, rm } from "node:fs/promises";
+import { mkdir, open, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -9,10 +9,16 @@ import type { BodyStore } from "../../ports/body-store.ts";
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 /** After a write fails for lack of space, report unhealthy for this long so intake answers 4xx at once. */
 const SICK_AFTER_ERROR_MS = 30_000;
+/** `<id>.eml.<pid>.tmp`: a body being written, by that process. */
+const TEMP_PATTERN = /\.eml\.(\d+)\.tmp$/;
+/** A temp file this old has no writer left, whoever it was (a write never takes an hour). */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 
 export async function createFsBodyStore(options: { dir: string }): Promise<BodyStore> {
   const root = options.dir;
   await mkdir(root, { recursive: true });
+  // A process killed during a write (kill -9, power loss) leaves its temp file behind: never a body, only waste.
+  await sweepTemps(root, (pid, age) => !isAlive(pid) || age > STALE_TEMP_MS);
   let sickUntil = 0;
   let sickReason = "";
 
@@ -34,7 +40,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
   return {
     async put(id, body) {
       const final = pathOf(id);
-      const temp = `${final}.tmp`;
+      const temp = `${final}.${process.pid}.tmp`;
       // The source may fail before we attach the pipeline; pipeline() still sees its stored error.
       const noteEarlyError = () => {};
       body.once("error", noteEarlyError);
@@ -78,6 +84,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     },
 
     async *list() {
+      await sweepTemps(root, (_pid, age) => age > STALE_TEMP_MS);
       const top = await opendir(root);
       for await (const bucket of top) {
         if (!bucket.isDirectory()) continue;
@@ -93,4 +100,33 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 
     async close() {},
   };
+}
+
+/** Removes the temp files of writers that `isDead(pid, ageMs)` says are gone. */
+async function sweepTemps(root: string, isDead: (pid: number, ageMs: number) => boolean) {
+  for await (const bucket of await opendir(root)) {
+    if (!bucket.isDirectory()) continue;
+    const dir = join(root, bucket.name);
+    for await (const entry of await opendir(dir)) {
+      const match = TEMP_PATTERN.exec(entry.name);
+      if (!match) continue;
+      const path = join(dir, entry.name);
+      const age = await stat(path).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => undefined,
+      );
+      if (age !== undefined && isDead(Number(match[1]), age)) await rm(path, { force: true });
+    }
+  }
+}
+
+/** Whether a process of this host runs under `pid` (the spool is a local directory; a reused pid keeps the file). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

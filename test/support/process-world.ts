@@ -1,0 +1,87 @@
+// A world for tests that run the relay as a child process (kill -9, restarts, memory): a DNS server for the test
+// domains, an SMTP sink as their MX and a config file with fixed free ports, so a restarted relay is the same relay.
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConfigInput } from "../../shared/config/schema.ts";
+import { type DnsServer, startDnsServer } from "./dns-server.ts";
+import { deepMerge, freePort, type RelayProcess, spawnRelay, writeConfigFile } from "./relay.ts";
+import { type Sink, type SinkOptions, startSink } from "./smtp-sink.ts";
+import { POOL, SINK_DOMAINS } from "./world.ts";
+
+export interface ProcessWorld {
+  dir: string;
+  spoolDir: string;
+  dns: DnsServer;
+  sink: Sink;
+  configFile: string;
+  smtpPort: number;
+  apiPort: number;
+  apiUrl: string;
+  /** Starts `zonerelay start` on this world's config; resolves once it listens. */
+  spawn(): Promise<RelayProcess>;
+  /** Every file under the spool directory (bodies `*.eml`, bodies being written `*.tmp`). */
+  spoolFiles(): string[];
+  close(): Promise<void>;
+}
+
+export async function startProcessWorld(
+  opts: { sink?: SinkOptions; relay?: ConfigInput | ((sink: Sink) => ConfigInput) } = {},
+): Promise<ProcessWorld> {
+  const dir = mkdtempSync(join(tmpdir(), "zr-process-"));
+  const dns = await startDnsServer();
+  dns.set("mx.sink.test", { A: ["127.0.0.1"] });
+  for (const domain of SINK_DOMAINS) dns.set(domain, { MX: [{ exchange: "mx.sink.test", priority: 10 }] });
+  const sink = await startSink(opts.sink);
+  const smtpPort = await freePort();
+  const apiPort = await freePort();
+  const spoolDir = join(dir, "spool");
+  const over = typeof opts.relay === "function" ? opts.relay(sink) : (opts.relay ?? {});
+  const configFile = writeConfigFile(
+    dir,
+    deepMerge(
+      {
+        hostname: "relay.zonerelay.test",
+        log: { level: "warn" },
+        smtpInterfaces: { feeder: { host: "127.0.0.1", port: smtpPort, maxSize: "200MB" } },
+        api: { host: "127.0.0.1", port: apiPort },
+        queue: { spoolDir, dbPath: join(dir, "queue.sqlite"), retrySchedule: ["1s"], pollInterval: "200ms" },
+        dns: { nameservers: [dns.nameserver], timeout: "2s" },
+        pools: { default: POOL },
+        zones: { default: { port: sink.port, connections: 2 } },
+      },
+      over as Record<string, unknown>,
+    ) as ConfigInput,
+  );
+  return {
+    dir,
+    spoolDir,
+    dns,
+    sink,
+    configFile,
+    smtpPort,
+    apiPort,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    spawn: () => spawnRelay(configFile, smtpPort),
+    spoolFiles() {
+      if (!existsSync(spoolDir)) return [];
+      return readdirSync(spoolDir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name));
+    },
+    async close() {
+      await sink.close();
+      await dns.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

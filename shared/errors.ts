@@ -10,9 +10,12 @@ export type ErrorKind =
   | "relay-denied"
   | "auth-required"
   | "auth-failed"
+  | "auth-throttled"
   | "zone-not-allowed"
   | "header-injection"
   | "storage-unavailable"
+  | "rejected"
+  | "deferred"
   | "not-found"
   | "internal";
 
@@ -34,9 +37,15 @@ export const REPLY_TABLE: Record<ErrorKind, ReplySpec> = {
   "relay-denied": { smtp: 554, enhanced: "5.7.1", http: 403, temporary: false, title: "Relay access denied" },
   "auth-required": { smtp: 530, enhanced: "5.7.0", http: 401, temporary: false, title: "Authentication required" },
   "auth-failed": { smtp: 535, enhanced: "5.7.8", http: 401, temporary: false, title: "Authentication failed" },
+  // RFC 4954 §6: 454 4.7.0 is the temporary authentication failure; RFC 6585 §4: 429 Too Many Requests.
+  "auth-throttled": { smtp: 454, enhanced: "4.7.0", http: 429, temporary: true, title: "Too many failed logins" },
   "zone-not-allowed": { smtp: 550, enhanced: "5.7.1", http: 403, temporary: false, title: "Zone not allowed" },
   "header-injection": { smtp: 554, enhanced: "5.6.0", http: 422, temporary: false, title: "Invalid header value" },
   "storage-unavailable": { smtp: 451, enhanced: "4.3.0", http: 503, temporary: true, title: "Storage unavailable" },
+  // A policy (plugin: spam check, custom rule) refused the message, for good or for now; a plugin may give its own
+  // code within the class (e.g. 554 5.7.1).
+  rejected: { smtp: 550, enhanced: "5.7.1", http: 422, temporary: false, title: "Message rejected" },
+  deferred: { smtp: 451, enhanced: "4.7.1", http: 503, temporary: true, title: "Message deferred" },
   "not-found": { smtp: 550, enhanced: "5.1.1", http: 404, temporary: false, title: "Not found" },
   internal: { smtp: 451, enhanced: "4.3.0", http: 500, temporary: true, title: "Internal error" },
 };
@@ -52,12 +61,16 @@ export class MailError extends Error {
     message: string,
     /** The request field at fault, for problem+json bodies. */
     readonly field?: string,
+    /** A more precise SMTP reply of the same class (4xx stays 4xx), e.g. a plugin's 554 5.7.1. */
+    reply?: { smtp?: number; enhanced?: string },
   ) {
     super(message);
     this.name = "MailError";
     const spec = REPLY_TABLE[kind];
-    this.smtpCode = spec.smtp;
-    this.enhanced = spec.enhanced;
+    const sameClass = (code: number | undefined) =>
+      code !== undefined && Math.floor(code / 100) === Math.floor(spec.smtp / 100);
+    this.smtpCode = sameClass(reply?.smtp) ? reply!.smtp! : spec.smtp;
+    this.enhanced = reply?.enhanced && reply.enhanced[0] === spec.enhanced[0] ? reply.enhanced : spec.enhanced;
     this.httpStatus = spec.http;
     this.temporary = spec.temporary;
   }
@@ -127,6 +140,9 @@ export function isBackendUnavailable(err: unknown): boolean {
   if (UNAVAILABLE_CODES.has(String(e.code))) return true;
   if (UNAVAILABLE_NAMES.has(String(e.name))) return true;
   if ((e.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  // mongodb driver: bulk writes wrap a network error and label it ResetPool.
+  const labelled = err as { hasErrorLabel?: (label: string) => boolean; errorLabels?: string[] };
+  if (labelled.hasErrorLabel?.("ResetPool") || labelled.errorLabels?.includes("ResetPool")) return true;
   // ioredis with the offline queue disabled
   if (typeof e.message === "string" && /Connection is closed|Stream isn't writeable/.test(e.message)) return true;
   const cause = (err as { cause?: unknown }).cause;

@@ -19,9 +19,11 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-/** Connections shared by adapters of one kind. */
+/** Connections shared by adapters of one kind (one MongoClient for queue and GridFS, one S3 client). */
 interface Shared {
   closers: (() => Promise<void>)[];
+  mongo?: Promise<import("mongodb").Db>;
+  s3?: import("@aws-sdk/client-s3").S3Client;
 }
 
 export async function openBackends(config: Readonly<Config>, clock: Clock): Promise<Backends> {
@@ -61,9 +63,18 @@ async function openBodyStore(config: Readonly<Config>, shared: Shared): Promise<
       const { createFsBodyStore } = await import("./body-store/fs.ts");
       return createFsBodyStore({ dir: resolve(config.queue.spoolDir) });
     }
-    case "gridfs":
-    case "s3":
-      throw new Error(`body store ${bodiesBackend(config.queue)} is not available in this build`);
+    case "gridfs": {
+      const { createGridFsBodyStore } = await import("./body-store/gridfs.ts");
+      return createGridFsBodyStore({ db: await mongoDb(config, shared), bucket: config.queue.gfs });
+    }
+    case "s3": {
+      const { createS3BodyStore } = await import("./body-store/s3.ts");
+      return createS3BodyStore({
+        client: await s3Client(config, shared),
+        bucket: config.aws.bucket!,
+        prefix: config.aws.prefix,
+      });
+    }
   }
 }
 
@@ -73,9 +84,29 @@ async function openQueue(config: Readonly<Config>, clock: Clock, shared: Shared)
       const { createLocalQueue } = await import("./queue/local.ts");
       return createLocalQueue({ path: resolve(config.queue.dbPath), clock });
     }
-    case "mongo":
-    case "sqs":
-      throw new Error(`queue backend ${config.queue.backend} is not available in this build`);
+    case "mongo": {
+      const { createMongoQueue } = await import("./queue/mongo.ts");
+      return createMongoQueue({
+        db: await mongoDb(config, shared),
+        collection: config.queue.collection,
+        clock,
+        ...(config.queue.instanceId ? { instanceId: config.queue.instanceId } : {}),
+      });
+    }
+    case "sqs": {
+      const { createSqsQueue } = await import("./queue/sqs.ts");
+      const { sqsClientFor } = await import("./aws/clients.ts");
+      const endpoint = config.aws.sqsEndpoint ?? config.aws.endpoint;
+      const sqs = sqsClientFor({ region: config.aws.region, ...(endpoint ? { endpoint } : {}) });
+      shared.closers.push(async () => sqs.destroy());
+      return createSqsQueue({
+        sqs,
+        s3: await s3Client(config, shared),
+        statusBucket: config.aws.statusBucket ?? config.aws.bucket!,
+        queuePrefix: config.aws.queuePrefix,
+        clock,
+      });
+    }
   }
 }
 
@@ -86,4 +117,25 @@ async function openCoordinator(config: Readonly<Config>, clock: Clock): Promise<
   }
   const { createMemoryCoordinator } = await import("./coordinator/memory.ts");
   return createMemoryCoordinator({ clock });
+}
+
+function mongoDb(config: Readonly<Config>, shared: Shared): Promise<import("mongodb").Db> {
+  shared.mongo ??= (async () => {
+    const { MongoClient } = await import("mongodb");
+    const client = new MongoClient(config.dbs.mongo!, { serverSelectionTimeoutMS: 10_000 });
+    shared.closers.push(() => client.close());
+    await client.connect();
+    return client.db();
+  })();
+  return shared.mongo;
+}
+
+async function s3Client(config: Readonly<Config>, shared: Shared): Promise<import("@aws-sdk/client-s3").S3Client> {
+  if (shared.s3) return shared.s3;
+  const { s3ClientFor } = await import("./aws/clients.ts");
+  const endpoint = config.aws.s3Endpoint ?? config.aws.endpoint;
+  const client = s3ClientFor({ region: config.aws.region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) });
+  shared.s3 = client;
+  shared.closers.push(async () => client.destroy());
+  return client;
 }

@@ -142,7 +142,8 @@ export async function spawnRelay(configFile: string, smtpPort: number): Promise<
     pid: child.pid!,
     kill: (signal = "SIGKILL") =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Already gone (an exit code, or killed by a signal): nothing to wait for.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill(signal);
       }),

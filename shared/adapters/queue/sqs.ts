@@ -118,7 +118,7 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
     return true;
   }
 
-  return {
+  const queue: Queue = {
     async enqueue(message, deliveries, claim) {
       // Queues first: creating them has no effect on this message if anything later fails.
       await noted(Promise.all([...new Set(deliveries.map((d) => d.zone))].map((zone) => zones.urlOf(zone))));
@@ -303,4 +303,12 @@ export function createSqsQueue(options: SqsQueueOptions): Queue {
       leases.clear();
     },
   };
+  // A queue deleted under us (or an emulator restarted empty) is created again on the next lease.
+  const leaseOnce = queue.lease.bind(queue);
+  queue.lease = (zone, request) =>
+    leaseOnce(zone, request).catch((err) => {
+      zones.forgetIfGone(zone, err);
+      throw err;
+    });
+  return queue;
 }

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../shared/config/schema.ts";
 import type { Submit } from "../shared/intake/submit-types.ts";
 import type { Metrics } from "../shared/observability/metrics.ts";
+import type { PluginHost } from "../shared/plugins/host.ts";
 import type { BodyStore } from "../shared/ports/body-store.ts";
 import type { Clock } from "../shared/ports/clock.ts";
 import type { Coordinator } from "../shared/ports/coordinator.ts";
@@ -11,6 +12,8 @@ import type { QueueOps, RemovedDelivery } from "../shared/ports/queue-ops.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
+  /** The api:submit hook (and the rest of the plugins, for handlers that need them). */
+  plugins?: PluginHost;
   queue: Queue;
   bodyStore: BodyStore;
   submit: Submit;

@@ -1,4 +1,5 @@
 // The `zonerelay` command: start, check-config, hash-password, new-api-key.
+import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
 import { ConfigError, loadConfig } from "../shared/config/load.ts";
@@ -41,7 +42,8 @@ async function main(argv: string[]) {
   switch (command) {
     case "start": {
       const config = loadConfig(values.config);
-      const relay = await startRelay(config);
+      const file = values.config ?? process.env.ZONERELAY_CONFIG;
+      const relay = await startRelay(config, file ? { pluginBaseDir: dirname(resolve(file)) } : {});
       const shutdown = (signal: string) => {
         console.error(`${signal}: stopping (no new mail accepted, leases released)`);
         relay.stop().then(

@@ -11,6 +11,7 @@ import { createRouter } from "../shared/intake/routing.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
 import { createLogger } from "../shared/observability/logger.ts";
 import { createMetrics, instrumentPort } from "../shared/observability/metrics.ts";
+import { loadPlugins } from "../shared/plugins/loader.ts";
 import { type Clock, systemClock } from "../shared/ports/clock.ts";
 import { createBounceNotifier } from "./bounce-notifier.ts";
 import { collectGarbage } from "./gc.ts";
@@ -34,7 +35,18 @@ export interface RelayHandle {
 }
 
 /** Top-level keys whose change takes a restart (they shape listeners, credentials or storage). */
-const RESTART_KEYS = ["hostname", "log", "smtpInterfaces", "users", "api", "admin", "metrics", "dbs", "aws"] as const;
+const RESTART_KEYS = [
+  "hostname",
+  "log",
+  "smtpInterfaces",
+  "users",
+  "api",
+  "admin",
+  "metrics",
+  "dbs",
+  "aws",
+  "plugins",
+] as const;
 const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;
 
 const GC_INTERVAL_MS = 60_000;
@@ -42,7 +54,11 @@ const STOP_GRACE_MS = 30_000;
 
 export async function startRelay(
   config: Readonly<Config>,
-  options: { logger?: Logger; clock?: Clock } = {},
+  options: {
+    logger?: Logger;
+    clock?: Clock /** Where relative plugin paths start (the config file's directory). */;
+    pluginBaseDir?: string;
+  } = {},
 ): Promise<RelayHandle> {
   const logger = options.logger ?? createLogger(config.log.level);
   const clock = options.clock ?? systemClock;
@@ -50,6 +66,8 @@ export async function startRelay(
 
   // Bad DKIM keys stop the start, before anything is opened (like any other config error).
   let dkim = createDkimSetup(config);
+  // Plugins start before anything is opened: one that cannot start stops the relay with its reason.
+  const plugins = await loadPlugins(config, logger, { baseDir: options.pluginBaseDir ?? process.cwd() });
   const backends = await openBackends(config, clock);
   // One registry per relay, passed down; backend latency is observed around the ports, so adapters know nothing of it.
   const metrics = config.metrics.enabled ? createMetrics(config.metrics) : undefined;
@@ -71,6 +89,7 @@ export async function startRelay(
     logger,
     idempotencyTtl: config.api.idempotencyTtl,
     dkimCanonicalizations: dkimCanonicalizations(config),
+    plugins,
     onQueued: (zones) => {
       for (const z of zones) senders.get(z)?.wake();
     },
@@ -96,6 +115,7 @@ export async function startRelay(
           onBounce,
           metrics,
           dkim,
+          plugins,
         }),
       );
     }
@@ -105,7 +125,7 @@ export async function startRelay(
 
   const intakes: SmtpIntake[] = [];
   for (const [name, iface] of Object.entries(config.smtpInterfaces)) {
-    if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger, metrics }));
+    if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger, metrics, plugins }));
   }
   // An operator's bounce (DELETE through the queue API) sends the same DSN a failed delivery would.
   const operatorBounce = createBounceNotifier({ config, bodyStore, submit });
@@ -114,6 +134,7 @@ export async function startRelay(
         config,
         app: createApp({
           config,
+          plugins,
           queue,
           bodyStore,
           submit,
@@ -159,6 +180,7 @@ export async function startRelay(
         await Promise.race([Promise.all([...senders.values()].map((s) => s.stop())), grace]);
         const released = await queue.release(owner);
         await backends.close();
+        await plugins.close();
         logger.info({ released }, "relay stopped");
       })();
       return stopping;

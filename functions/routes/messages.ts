@@ -20,9 +20,15 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
   const { maxSize } = deps.config.api;
 
   app.post("/", async (c) => {
-    const request = parseMessageRequest(
-      await readJsonBody(c.req.raw, maxSize * JSON_OVERHEAD_FACTOR + JSON_SLACK_BYTES),
-    );
+    const json = await readJsonBody(c.req.raw, maxSize * JSON_OVERHEAD_FACTOR + JSON_SLACK_BYTES);
+    // Plugins see (and may change) the request before it is validated, so what they make is checked too.
+    if (deps.plugins?.has("api:submit") && json && typeof json === "object" && !Array.isArray(json)) {
+      await deps.plugins.run("api:submit", {
+        request: json as Record<string, unknown>,
+        caller: { keyId: c.get("caller").keyId },
+      });
+    }
+    const request = parseMessageRequest(json);
     const now = deps.clock.now();
     const notBefore = request.sendAt === undefined ? undefined : scheduledTime(request.sendAt, now, deps);
     const composed = composeMessage(request, { hostname: deps.config.hostname, now });

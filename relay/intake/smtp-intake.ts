@@ -11,7 +11,9 @@ import { parseAddress } from "../../shared/domain/address.ts";
 import { MailError, toMailError } from "../../shared/errors.ts";
 import type { Submit } from "../../shared/intake/submit-types.ts";
 import type { IntakeMetrics } from "../../shared/observability/metrics.ts";
+import type { PluginHost } from "../../shared/plugins/host.ts";
 import { keepOwnEnhancedCodes } from "./enhanced-codes.ts";
+import { attachPluginHooks } from "./plugin-hooks.ts";
 
 export interface SmtpIntake {
   name: string;
@@ -30,6 +32,8 @@ export async function startSmtpIntake(args: {
   config: Readonly<Config>;
   submit: Submit;
   logger: Logger;
+  /** smtp:auth, smtp:mail_from and smtp:rcpt_to hooks. */
+  plugins?: PluginHost;
   /** Counts sessions and refusals by reason (Prometheus). */
   metrics?: IntakeMetrics;
 }): Promise<SmtpIntake> {
@@ -173,6 +177,7 @@ export async function startSmtpIntake(args: {
     },
   });
 
+  if (args.plugins) attachPluginHooks(server, { name, plugins: args.plugins, refuse });
   server.on("error", (err) => log.error({ err }, "smtp server error"));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

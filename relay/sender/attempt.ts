@@ -3,14 +3,17 @@
 import type { Logger } from "pino";
 import type { ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import { MailError } from "../../shared/errors.ts";
 import { classifyReply, parseReply } from "../../shared/mail/bounce-classify.ts";
+import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import { DeliveryError } from "./delivery-error.ts";
-import { type DkimSetup, outgoingBody } from "./dkim.ts";
+import type { DkimSetup } from "./dkim.ts";
 import type { LocalBinding } from "./local-address.ts";
 import type { MxHost, MxResolver } from "./mx.ts";
+import { prepareOutgoing } from "./outgoing.ts";
 import { SmtpClient } from "./smtp-client.ts";
 
 export interface AttemptDeps {
@@ -23,6 +26,8 @@ export interface AttemptDeps {
   logger: Logger;
   /** DKIM keys and options; unset = no signatures. */
   dkim?: DkimSetup | undefined;
+  /** sender:fetch, sender:connect and sender:headers hooks. */
+  plugins?: PluginHost | undefined;
 }
 
 export interface AttemptResult {
@@ -41,11 +46,22 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
   let cacheKey = "";
   let mxName: string | undefined;
   try {
+    if (deps.plugins) await deps.plugins.run("sender:fetch", { delivery: d }).catch(throwAsReply);
     const hosts = await deps.mx.resolve(d.domain, deps.zone);
     let reused: boolean;
     ({ client, key: cacheKey, reused } = await connectToAny(hosts, d.domain, deps, true));
     mxName = client.options.host;
-    if ((NON_ASCII.test(d.recipient) || NON_ASCII.test(d.message.from)) && !client.supportsSmtpUtf8) {
+    const connected = {
+      delivery: d,
+      envelope: { from: d.message.from, to: d.recipient },
+      mx: mxName,
+      ehlo: client.options.name,
+      ...(client.localAddress ? { localAddress: client.localAddress } : {}),
+      dkimKeys: [],
+    };
+    if (deps.plugins) await deps.plugins.run("sender:connect", connected).catch(throwAsReply);
+    const from = connected.envelope.from;
+    if ((NON_ASCII.test(d.recipient) || NON_ASCII.test(from)) && !client.supportsSmtpUtf8) {
       // RFC 6531 §3.5: without SMTPUTF8 at the destination an internationalised address cannot be delivered.
       throw new DeliveryError("553 5.6.7 Destination does not support SMTPUTF8, required by this address", {
         code: 553,
@@ -54,9 +70,10 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
         mx: mxName,
       });
     }
+    const outgoing = await prepareOutgoing(d, deps, client.options.name, connected.dkimKeys).catch(throwAsReply);
     let response: string;
     try {
-      response = await client.send(d.message.from, d.recipient, await outgoingBody(d, deps, client.options.name));
+      response = await client.send(from, d.recipient, await outgoing.open());
     } catch (err) {
       // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
       if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
@@ -64,7 +81,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       client = undefined;
       ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false));
       mxName = client.options.host;
-      response = await client.send(d.message.from, d.recipient, await outgoingBody(d, deps, client.options.name));
+      response = await client.send(from, d.recipient, await outgoing.open());
     }
     deps.cache.put(cacheKey, client);
     return {
@@ -106,6 +123,16 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       attempt,
     };
   }
+}
+
+/** A plugin's refusal (a MailError) as a reply-like DeliveryError: its code decides defer or bounce. */
+function throwAsReply(err: unknown): never {
+  if (!(err instanceof MailError)) throw err;
+  throw new DeliveryError(`${err.smtpCode} ${err.enhanced} ${err.message}`, {
+    code: err.smtpCode,
+    permanent: !err.temporary,
+    errorCode: "EPLUGIN",
+  });
 }
 
 /** Tries each MX host and address in order; a failed TLS handshake is retried once in plain text (opportunistic). */

@@ -3,10 +3,12 @@
 import { Readable } from "node:stream";
 import type { ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { AttemptResult } from "./attempt.ts";
-import { type DkimSetup, outgoingBody } from "./dkim.ts";
+import type { DkimSetup } from "./dkim.ts";
+import { prepareOutgoing } from "./outgoing.ts";
 
 type HttpDelivery = NonNullable<ZoneConfig["http"]>;
 
@@ -16,7 +18,7 @@ const TEMPORARY_4XX = new Set([408, 409, 423, 425, 429]);
 export async function attemptHttpDelivery(
   d: LeasedDelivery,
   target: HttpDelivery,
-  deps: { bodyStore: BodyStore; clock: Clock; dkim?: DkimSetup | undefined },
+  deps: { bodyStore: BodyStore; clock: Clock; dkim?: DkimSetup | undefined; plugins?: PluginHost | undefined },
 ): Promise<AttemptResult> {
   const started = deps.clock.now();
   const record = (outcome: Attempt["outcome"], response: string, category?: string): Attempt => ({
@@ -29,7 +31,7 @@ export async function attemptHttpDelivery(
     ...(category ? { category } : {}),
   });
   try {
-    const body = await outgoingBody(d, deps);
+    const body = await (await prepareOutgoing(d, deps)).open();
     const res = await fetch(target.url, {
       method: "POST",
       headers: {

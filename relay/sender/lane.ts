@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { Coordinator } from "../../shared/ports/coordinator.ts";
@@ -29,6 +30,7 @@ export interface LaneDeps {
   cache: ConnectionCache;
   logger: Logger;
   dkim?: DkimSetup | undefined;
+  plugins?: PluginHost | undefined;
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
@@ -102,7 +104,12 @@ async function deliverAll(
       let result: AttemptResult;
       if (http) {
         if (!(await waitForRate(deps, dest, "http"))) return putBack(d, deps);
-        result = await attemptHttpDelivery(d, http, { bodyStore: deps.bodyStore, clock, dkim: deps.dkim });
+        result = await attemptHttpDelivery(d, http, {
+          bodyStore: deps.bodyStore,
+          clock,
+          dkim: deps.dkim,
+          plugins: deps.plugins,
+        });
       } else {
         const choice = await shaper.chooseAddresses(pool, dest, clock.now());
         if (choice.usable.length === 0) {
@@ -132,6 +139,7 @@ async function deliverAll(
           pickAddress: (remote) => bindingFor(remote, chosen, choice.usable, config.hostname),
           logger: deps.logger,
           dkim: deps.dkim,
+          plugins: deps.plugins,
         });
         await afterAttempt(result, dest, deps);
       }

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
 import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
 import type { DeliveryMetrics } from "../../shared/observability/metrics.ts";
+import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
 import type { Coordinator } from "../../shared/ports/coordinator.ts";
@@ -30,6 +31,8 @@ export interface ZoneSenderDeps {
   owner: string;
   /** DKIM keys and options (built once from the config); unset = no signatures. */
   dkim?: DkimSetup;
+  /** The sender:* hooks, queue:bounce and log:entry. */
+  plugins?: PluginHost;
   /** Called after a delivery bounced (DSN, events). */
   onBounce?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
   /** Counts each attempt by outcome, zone, local IP and destination (Prometheus). */
@@ -247,6 +250,7 @@ export class ZoneSender {
       cache: this.cache,
       logger: this.log,
       dkim: this.deps.dkim,
+      plugins: this.deps.plugins,
       holder: `${this.deps.owner}#${++this.laneSeq}`,
       next: () => {
         const d = this.pending.get(domain)?.shift();
@@ -328,7 +332,42 @@ export class ZoneSender {
       receivedAt: d.message.receivedAt,
       at: clock.now(),
     });
-    if (recorded && completion.outcome === "bounced" && this.deps.onBounce) {
+    let sendDsn = true;
+    const plugins = this.deps.plugins;
+    if (recorded && plugins) {
+      if (completion.outcome === "delivered") {
+        await plugins.notify("sender:delivered", {
+          delivery: d,
+          response: a.response,
+          ...(a.mx ? { mx: a.mx } : {}),
+          ...(a.localAddress ? { localAddress: a.localAddress } : {}),
+        });
+      }
+      if (completion.outcome === "bounced") {
+        const bounce = {
+          delivery: d,
+          response: a.response,
+          status: result.status,
+          ...(a.category ? { category: a.category } : {}),
+          sendDsn: true,
+        };
+        await plugins.notify("queue:bounce", bounce);
+        sendDsn = bounce.sendDsn;
+      }
+      await plugins.notify("log:entry", {
+        entry: {
+          event: completion.outcome,
+          msgId: d.messageId,
+          deliveryId: d.id,
+          zone: this.name,
+          rcpt: d.recipient,
+          response: a.response,
+          ...(a.category ? { category: a.category } : {}),
+          ...(a.mx ? { mx: a.mx } : {}),
+        },
+      });
+    }
+    if (recorded && completion.outcome === "bounced" && this.deps.onBounce && sendDsn) {
       await this.deps.onBounce(d, result).catch((err) => this.log.error({ err, msgId: d.messageId }, "DSN failed"));
     }
   }

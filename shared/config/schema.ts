@@ -426,6 +426,23 @@ const dkim = z
   })
   .strict();
 
+const pluginEntry = z
+  .object({
+    use: z
+      .string()
+      .min(1)
+      .describe(
+        "`core/<name>` for a built-in plugin, a path (`./plugins/x.ts`, relative to the config file) or an npm package name.",
+      ),
+    enabled: z.boolean().default(true).describe("Load this plugin."),
+    options: z
+      .record(z.string(), z.unknown().describe("An option value."))
+      .default({})
+      .describe("The plugin's own options (each plugin validates its own; see docs/plugins.md)."),
+  })
+  .strict()
+  .describe("One plugin; hooks run in the order of this list.");
+
 export const configSchema = z
   .object({
     hostname: z
@@ -485,6 +502,7 @@ export const configSchema = z
       .prefault({ default: DEFAULT_WARMUP })
       .describe("Named warm-up ramps: day N of an address → its daily (and hourly) cap."),
     dkim: dkim.prefault({}).describe("DKIM signing at send time (RFC 6376, RFC 8463) from body hashes made at intake."),
+    plugins: z.array(pluginEntry).default([]).describe("Plugins, in hook order (docs/plugins.md)."),
     bounces: z
       .object({
         enabled: z.boolean().default(true).describe("Send a DSN to the envelope sender when a delivery fails."),

@@ -27,6 +27,8 @@ export interface MessageRecord {
    * while the body streamed into the store; the sender signs from these without reading the body twice.
    */
   dkimBodyHash?: { relaxed?: string; simple?: string };
+  /** Header fields ("Name: value") plugins added after the message was stored; put on top when it is sent. */
+  extraHeaders?: string[];
 }
 
 export type DeliveryState = "queued" | "deferred" | "delivered" | "bounced" | "cancelled";

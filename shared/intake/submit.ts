@@ -1,7 +1,7 @@
 // The submit pipeline shared by SMTP and HTTP intake: stream the message through size limit, CRLF normalisation
 // and header processing into the BodyStore, then enqueue one delivery per recipient. Only when both are durable
 // does the caller get a result (and its client a 250/202).
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, type Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { parseAddress } from "../domain/address.ts";
@@ -13,6 +13,9 @@ import { type HeaderInfo, HeaderProcessor } from "../mail/header-processor.ts";
 import { formatRfc5322Date, headerValue } from "../mail/headers.ts";
 import { CrlfNormalizer } from "../mail/line-endings.ts";
 import { SizeLimit } from "../mail/size-limit.ts";
+import { HeaderEditor } from "../plugins/header-editor.ts";
+import type { HookContexts, IntakeEnvelope } from "../plugins/hooks.ts";
+import type { PluginHost } from "../plugins/host.ts";
 import type { BodyStore } from "../ports/body-store.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Queue } from "../ports/queue.ts";
@@ -34,6 +37,8 @@ export interface SubmitDeps {
   logger: Logger;
   /** How long an Idempotency-Key is remembered. */
   idempotencyTtl?: number;
+  /** message:headers, message:store, message:queue, queue:route and log:entry hooks. */
+  plugins?: PluginHost;
   /** DKIM body canonicalisations whose hashes are computed while the body streams into the store. */
   dkimCanonicalizations?: readonly BodyCanonicalization[];
   /** Told which zones got new work, so an in-process sender wakes up without polling. */
@@ -58,6 +63,23 @@ export function createSubmit(deps: SubmitDeps): Submit {
 
     const now = deps.clock.now();
     const id = newId(now);
+    const plugins = deps.plugins;
+    const envelope: IntakeEnvelope = {
+      id,
+      from: input.from,
+      to: recipients.map((r) => r.address),
+      source: input.source,
+    };
+    // Plugins may put their own stages in the stream (rewrites); a refusal here comes before any byte is read.
+    const store = { envelope, rewrite: [] as Transform[] };
+    if (plugins?.has("message:store")) {
+      try {
+        await plugins.run("message:store", store);
+      } catch (err) {
+        input.body.resume();
+        throw err;
+      }
+    }
     let headers: HeaderInfo | undefined;
     const sizeLimit = new SizeLimit(input.maxSize);
     const processor = new HeaderProcessor({
@@ -67,6 +89,15 @@ export function createSubmit(deps: SubmitDeps): Submit {
       // Routing instructions are for us, never for the recipient.
       remove: [SENDING_ZONE_HEADER],
       maxHeaderBytes: MAX_HEADER_BYTES,
+      ...(plugins?.has("message:headers")
+        ? {
+            edit: async (block: string) => {
+              const editor = new HeaderEditor(block);
+              await plugins.run("message:headers", { envelope, headers: editor });
+              return editor.toString();
+            },
+          }
+        : {}),
       onHeaders: (info) => {
         headers = info;
       },
@@ -76,7 +107,9 @@ export function createSubmit(deps: SubmitDeps): Submit {
     // Last stage: the body hash covers the message exactly as stored (and so as sent).
     const hasher = deps.dkimCanonicalizations?.length ? new DkimBodyHasher(deps.dkimCanonicalizations) : undefined;
     try {
-      const stages = [sizeLimit, new CrlfNormalizer(), processor, ...(hasher ? [hasher] : [])] as const;
+      // A rewrite may produce bare line endings: normalised once more, so the stored message is clean CRLF.
+      const rewrites = store.rewrite.length ? [...store.rewrite, new CrlfNormalizer()] : [];
+      const stages = [sizeLimit, new CrlfNormalizer(), processor, ...rewrites, ...(hasher ? [hasher] : [])] as const;
       const [piped, stored] = await Promise.allSettled([
         pipeline(detachedSource(input.body), ...stages),
         deps.bodyStore.put(id, stages.at(-1)!),
@@ -101,6 +134,34 @@ export function createSubmit(deps: SubmitDeps): Submit {
       source: input.source,
       ...(hasher?.hashes ? { dkimBodyHash: hasher.hashes } : {}),
     };
+    if (plugins?.has("message:queue")) {
+      const queued = {
+        envelope,
+        message,
+        headers: new HeaderEditor(headers!.headerBlock),
+        body: () => deps.bodyStore.get(id),
+        addHeaders: [] as [string, string][],
+      } as HookContexts["message:queue"];
+      try {
+        await plugins.run("message:queue", queued);
+        if (queued.addHeaders.length) {
+          // Validated as header fields now, so a bad one refuses the message instead of failing every delivery.
+          const check = new HeaderEditor("");
+          for (const [name, value] of queued.addHeaders) check.add(name, value, "bottom");
+          message.extraHeaders = check.toString().split("\r\n").filter(Boolean);
+        }
+      } catch (err) {
+        await deps.bodyStore.delete(id).catch(() => {});
+        throw toMailError(err);
+      }
+      if (queued.drop !== undefined) {
+        // Accepted and forgotten (e.g. spam with action "drop"): the client hears 250 and nothing is delivered.
+        await deps.bodyStore.delete(id).catch(() => {});
+        deps.logger.info({ msgId: id, from: input.from, reason: queued.drop }, "message dropped by plugin");
+        await plugins.notify("log:entry", { entry: { event: "dropped", msgId: id, reason: queued.drop } });
+        return { messageId: id, messageIdHeader: message.messageIdHeader, duplicate: false, deliveries: [] };
+      }
+    }
     const routing = {
       explicitZone,
       headers: headers!.fields,
@@ -120,6 +181,20 @@ export function createSubmit(deps: SubmitDeps): Submit {
       domain: r.domain,
       nextAttemptAt: notBefore,
     }));
+    if (plugins?.has("queue:route")) {
+      for (const d of deliveries) {
+        const ctx = { envelope, recipient: d.recipient, domain: d.domain, zone: d.zone };
+        try {
+          await plugins.run("queue:route", ctx);
+        } catch (err) {
+          await deps.bodyStore.delete(id).catch(() => {});
+          throw err;
+        }
+        const allowed = deps.zones.includes(ctx.zone) && (!input.allowedZones || input.allowedZones.includes(ctx.zone));
+        if (allowed) d.zone = ctx.zone;
+        else deps.logger.warn({ msgId: id, zone: ctx.zone }, "queue:route chose an unknown or forbidden zone; ignored");
+      }
+    }
     const claim = input.idempotency && {
       ...input.idempotency,
       expiresAt: now + (deps.idempotencyTtl ?? 86_400_000),
@@ -147,6 +222,10 @@ export function createSubmit(deps: SubmitDeps): Submit {
       },
       "message accepted",
     );
+    if (plugins) {
+      const entry = { event: "accepted", msgId: id, from: input.from, rcpts: deliveries.length, size: message.size };
+      await plugins.notify("log:entry", { entry });
+    }
     deps.onQueued?.([...new Set(deliveries.map((d) => d.zone))]);
     return {
       messageId: id,

@@ -22,6 +22,8 @@ export interface HeaderProcessorOptions {
   maxHeaderBytes: number;
   /** Lower-cased names of header fields to drop from the stored message (they stay in `fields`). */
   remove?: readonly string[];
+  /** Changes the final header block before it is stored (plugins' message:headers); may refuse by throwing. */
+  edit?: (headerBlock: string) => Promise<string>;
   onHeaders: (info: HeaderInfo) => void;
 }
 
@@ -89,13 +91,17 @@ export class HeaderProcessor extends Transform {
     if (!headerValue(fields, "date")) added.push(`Date: ${o.defaults.date}`);
     const kept = o.remove?.length ? withoutFields(block, o.remove) : block;
     const head = [...o.prepend, ...kept.split("\r\n").filter((l) => l !== ""), ...added];
-    const headerBlock = head.length ? `${head.join("\r\n")}\r\n` : "";
+    const built = head.length ? `${head.join("\r\n")}\r\n` : "";
     const rawSubject = headerValue(fields, "subject");
     const subject = rawSubject === undefined ? undefined : decodeEncodedWords(rawSubject);
-    o.onHeaders({ fields, messageId, headerBlock, ...(subject === undefined ? {} : { subject }) });
-    this.push(Buffer.from(headerBlock, "utf8"));
-    // `rest` starts with the blank line that ends the header section (or is the body after an empty header).
-    callback(null, rest.subarray(0, 2).toString() === "\r\n" ? rest : Buffer.concat([Buffer.from("\r\n"), rest]));
+    const finish = (headerBlock: string) => {
+      o.onHeaders({ fields, messageId, headerBlock, ...(subject === undefined ? {} : { subject }) });
+      this.push(Buffer.from(headerBlock, "utf8"));
+      // `rest` starts with the blank line that ends the header section (or is the body after an empty header).
+      callback(null, rest.subarray(0, 2).toString() === "\r\n" ? rest : Buffer.concat([Buffer.from("\r\n"), rest]));
+    };
+    if (!o.edit) return finish(built);
+    o.edit(built).then(finish, (err: Error) => callback(err));
   }
 }
 

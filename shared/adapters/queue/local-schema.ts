@@ -76,6 +76,8 @@ export const LOCAL_QUEUE_MIGRATIONS: readonly string[] = [
    CREATE INDEX IF NOT EXISTS deliveries_domain ON deliveries(domain) WHERE state IN ('queued', 'deferred');`,
   // 2: DKIM body hashes made at intake (JSON {relaxed?, simple?}), signed from at send time.
   "ALTER TABLE messages ADD COLUMN dkim_body_hash TEXT;",
+  // 3: header fields plugins added after intake (JSON array of "Name: value"), put on top at send time.
+  "ALTER TABLE messages ADD COLUMN extra_headers TEXT;",
 ];
 
 /** Applies the migrations a file has not seen yet, each in its own transaction with its version bump. */

@@ -19,6 +19,7 @@ interface MessageRow {
   subject: string | null;
   source: string;
   dkim_body_hash: string | null;
+  extra_headers: string | null;
 }
 interface DeliveryRow {
   id: string;
@@ -56,6 +57,7 @@ const toMessage = (r: MessageRow): MessageRecord => ({
   ...(r.subject === null ? {} : { subject: r.subject }),
   source: JSON.parse(r.source),
   ...(r.dkim_body_hash === null ? {} : { dkimBodyHash: JSON.parse(r.dkim_body_hash) }),
+  ...(r.extra_headers === null ? {} : { extraHeaders: JSON.parse(r.extra_headers) }),
 });
 const toDelivery = (r: DeliveryRow): Delivery => ({
   id: r.id,
@@ -112,8 +114,9 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   const st = {
     insertMessage: db.prepare(
       `INSERT INTO messages (id, body_id, sender, size, received_at, message_id_header, subject, source, open_deliveries,
-       dkim_body_hash)
-       VALUES (@id, @bodyId, @from, @size, @receivedAt, @messageIdHeader, @subject, @source, @open, @dkimBodyHash)`,
+       dkim_body_hash, extra_headers)
+       VALUES (@id, @bodyId, @from, @size, @receivedAt, @messageIdHeader, @subject, @source, @open, @dkimBodyHash,
+       @extraHeaders)`,
     ),
     insertDelivery: db.prepare(
       `INSERT INTO deliveries (id, message_id, zone, recipient, domain, state, next_attempt_at, updated_at)
@@ -131,7 +134,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     takeLease: db.prepare("UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id = ?"),
     leasedRows: db.prepare(
       `SELECT d.*, m.id AS m_id, m.body_id, m.sender, m.size, m.received_at, m.message_id_header, m.subject, m.source,
-       m.dkim_body_hash
+       m.dkim_body_hash, m.extra_headers
        FROM deliveries d JOIN messages m ON m.id = d.message_id
        WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.domain, d.next_attempt_at`,
     ),
@@ -201,6 +204,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         source: JSON.stringify(message.source),
         open: deliveries.length,
         dkimBodyHash: message.dkimBodyHash ? JSON.stringify(message.dkimBodyHash) : null,
+        extraHeaders: message.extraHeaders?.length ? JSON.stringify(message.extraHeaders) : null,
       });
       for (const d of deliveries) {
         st.insertDelivery.run(d.id, message.id, d.zone, d.recipient, d.domain, d.nextAttemptAt ?? now, now);

@@ -2,6 +2,7 @@
 // same object.
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { createAuthThrottle } from "../shared/auth/auth-throttle.ts";
 import { MailError, toMailError } from "../shared/errors.ts";
 import { adminRoutes } from "./admin/routes.ts";
 import { createAdminSessions } from "./admin/session.ts";
@@ -28,12 +29,20 @@ export function createApp(deps: AppDeps): Hono<ApiEnv> {
     admin.enabled && Object.keys(admin.users).length > 0
       ? createAdminSessions({ secret: admin.sessionSecret, ttlMs: admin.sessionTtl })
       : undefined;
-  const auth = callerAuth(deps.config.api.keys, sessions, deps.clock);
+  // Failed logins are counted in the coordinator (all hosts); without one (a Lambda intake) nothing is throttled.
+  const throttle =
+    deps.coordinator && deps.config.authThrottle.enabled
+      ? createAuthThrottle(deps.coordinator, deps.config.authThrottle, {
+          now: deps.clock.now,
+          onError: (err) => deps.logger.warn({ err }, "auth throttle unavailable; logins are not throttled"),
+        })
+      : undefined;
+  const auth = callerAuth(deps.config.api.keys, sessions, deps.clock, throttle);
   app.route("/", healthRoutes(deps));
   app.get("/openapi.json", (c) => c.json(OPENAPI));
   if (!deps.config.metrics.public) app.use("/metrics", auth);
   app.route("/", metricsRoutes(deps));
-  app.route("/admin", adminRoutes(deps, sessions));
+  app.route("/admin", adminRoutes(deps, sessions, throttle));
   app.use("/v1/*", auth);
   app.route("/v1/messages", messageRoutes(deps));
   app.route("/v1/messages", messageStatusRoutes(deps));

@@ -1,9 +1,11 @@
 // API key authentication: `Authorization: Bearer <key>` checked against the sha256 hashes in config.api.keys.
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { IncomingMessage } from "node:http";
+import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import type { AuthThrottle } from "../shared/auth/auth-throttle.ts";
 import type { Config } from "../shared/config/schema.ts";
-import { MailError } from "../shared/errors.ts";
+import { MailError, REPLY_TABLE } from "../shared/errors.ts";
 import { type AdminSessions, csrfMatches, SESSION_COOKIE } from "./admin/session.ts";
 import type { ApiEnv, Caller } from "./app-env.ts";
 import { problem } from "./problem.ts";
@@ -66,6 +68,8 @@ export function callerAuth(
   keys: readonly ApiKeyConfig[],
   sessions: AdminSessions | undefined,
   clock: { now(): number },
+  /** Counts wrong keys per client address; a locked-out address gets 429 for its wrong keys. */
+  throttle?: AuthThrottle,
 ): MiddlewareHandler<ApiEnv> {
   const authenticate = createAuthenticator(keys);
   return async (c, next) => {
@@ -83,8 +87,47 @@ export function callerAuth(
       }
       c.set("caller", { keyId: `admin:${session.user}` });
     } else {
-      c.set("caller", authenticate(authorization));
+      const caller = await throttledAuthenticate(c, authorization);
+      if ("lockedForMs" in caller) return throttledResponse(caller.lockedForMs);
+      c.set("caller", caller);
     }
     await next();
   };
+
+  /**
+   * Only wrong keys are throttled, after the check: a right key always passes (no coordinator round trip on the
+   * hot path, and a client sharing a NAT with a scanner is not locked out). Keys are 256-bit random, so the point
+   * is to stop scanners early and loudly, not to protect a guessable secret.
+   */
+  async function throttledAuthenticate(
+    c: Context<ApiEnv>,
+    authorization: string | undefined,
+  ): Promise<Caller | { lockedForMs: number }> {
+    try {
+      return authenticate(authorization);
+    } catch (err) {
+      const ip = clientAddress(c);
+      if (!throttle || !ip || !(err instanceof MailError) || err.kind !== "auth-failed") throw err;
+      const wait = (await throttle.lockedFor({ ip })) || (await throttle.failed({ ip }));
+      if (wait > 0) return { lockedForMs: wait };
+      throw err;
+    }
+  }
+}
+
+/** 429 problem for a locked-out client, with Retry-After in seconds (RFC 6585 §4). */
+export function throttledResponse(waitMs: number, detail?: string): Response {
+  return problem({
+    status: REPLY_TABLE["auth-throttled"].http,
+    kind: "auth-throttled",
+    title: REPLY_TABLE["auth-throttled"].title,
+    detail: detail ?? `Too many failed logins from this address, try again in ${Math.ceil(waitMs / 1000)} s`,
+    headers: { "retry-after": String(Math.ceil(waitMs / 1000)) },
+  });
+}
+
+/** The peer address under @hono/node-server (its bindings); other runtimes (Lambda) have none here. */
+export function clientAddress(c: Context<ApiEnv>): string | undefined {
+  const env = c.env as { incoming?: IncomingMessage } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
 }

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { createApp } from "../functions/app.ts";
 import { startApiServer } from "../functions/server.ts";
 import { openBackends } from "../shared/adapters/open-backends.ts";
+import { createAuthThrottle } from "../shared/auth/auth-throttle.ts";
 import type { Config } from "../shared/config/schema.ts";
 import { createRouter } from "../shared/intake/routing.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
@@ -124,8 +125,27 @@ export async function startRelay(
   if (metrics) addRelayCollectors(metrics, { ops, coordinator, config: () => current, clock });
 
   const intakes: SmtpIntake[] = [];
+  // Failed logins are counted in the coordinator: a lockout holds on every host of the cluster.
+  const authThrottle = config.authThrottle.enabled
+    ? createAuthThrottle(coordinator, config.authThrottle, {
+        now: clock.now,
+        onError: (err) => logger.warn({ err }, "auth throttle unavailable; logins are not throttled"),
+      })
+    : undefined;
   for (const [name, iface] of Object.entries(config.smtpInterfaces)) {
-    if (iface.enabled) intakes.push(await startSmtpIntake({ name, iface, config, submit, logger, metrics, plugins }));
+    if (!iface.enabled) continue;
+    intakes.push(
+      await startSmtpIntake({
+        name,
+        iface,
+        config,
+        submit,
+        logger,
+        metrics,
+        plugins,
+        ...(authThrottle ? { authThrottle } : {}),
+      }),
+    );
   }
   // An operator's bounce (DELETE through the queue API) sends the same DSN a failed delivery would.
   const operatorBounce = createBounceNotifier({ config, bodyStore, submit });

@@ -3,8 +3,10 @@
 import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { AuthThrottle } from "../../shared/auth/auth-throttle.ts";
 import { verifyPassword } from "../../shared/auth/password.ts";
 import type { ApiEnv, AppDeps } from "../app-env.ts";
+import { clientAddress } from "../auth.ts";
 import { ADMIN_CSP, appPage, loginPage } from "./pages.ts";
 import { type AdminSessions, csrfMatches, SESSION_COOKIE } from "./session.ts";
 
@@ -20,7 +22,7 @@ function readAsset(name: string): string {
 // A scrypt hash nobody's password matches: an unknown user costs as much time as a wrong password.
 const DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
-export function adminRoutes(deps: AppDeps, sessions: AdminSessions | undefined): Hono<ApiEnv> {
+export function adminRoutes(deps: AppDeps, sessions: AdminSessions | undefined, throttle?: AuthThrottle): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   const hostname = deps.config.hostname;
 
@@ -59,10 +61,19 @@ export function adminRoutes(deps: AppDeps, sessions: AdminSessions | undefined):
     const form = await c.req.parseBody();
     const user = typeof form.user === "string" ? form.user : "";
     const password = typeof form.password === "string" ? form.password : "";
+    const subject = { ip: clientAddress(c), user };
+    // A locked-out address or user is refused before the password is checked (no oracle while locked).
+    const wait = throttle ? await throttle.lockedFor(subject) : 0;
+    if (wait > 0) {
+      deps.logger.warn({ user, remoteAddress: subject.ip, lockedForMs: wait }, "admin login locked out");
+      const error = `Too many failed logins, try again in ${Math.ceil(wait / 60_000)} min.`;
+      return c.html(loginPage({ hostname, user, error }), 429, { "retry-after": String(Math.ceil(wait / 1000)) });
+    }
     const stored = Object.hasOwn(deps.config.admin.users, user) ? deps.config.admin.users[user]!.password : undefined;
     const ok = (await verifyPassword(password, stored ?? DUMMY_HASH).catch(() => false)) && stored !== undefined;
     if (!ok) {
-      deps.logger.warn({ user, remoteAddress: c.req.header("x-forwarded-for") }, "admin login failed");
+      deps.logger.warn({ user, remoteAddress: subject.ip }, "admin login failed");
+      await throttle?.failed(subject);
       return c.html(loginPage({ hostname, user, error: "Wrong user or password." }), 401);
     }
     setCookie(c, SESSION_COOKIE, sessions.issue(user, deps.clock.now()), {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { SMTPServer, type SMTPServerAddress, type SMTPServerSession } from "smtp-server";
+import type { AuthThrottle } from "../../shared/auth/auth-throttle.ts";
 import { createNetworkList, isLoopback, unmapIPv4 } from "../../shared/auth/networks.ts";
 import { verifyPassword } from "../../shared/auth/password.ts";
 import type { Config, SmtpInterfaceConfig } from "../../shared/config/schema.ts";
@@ -36,6 +37,8 @@ export async function startSmtpIntake(args: {
   plugins?: PluginHost;
   /** Counts sessions and refusals by reason (Prometheus). */
   metrics?: IntakeMetrics;
+  /** Brute-force protection of AUTH: failures per client and per username, locked out at a limit. */
+  authThrottle?: AuthThrottle;
 }): Promise<SmtpIntake> {
   keepOwnEnhancedCodes();
   const { name, iface, config, submit } = args;
@@ -87,14 +90,24 @@ export async function startSmtpIntake(args: {
       }
       const username = auth.username ?? "";
       const user = Object.hasOwn(config.users, username) ? config.users[username] : undefined;
-      const check =
-        user && typeof auth.password === "string"
+      const subject = { ip: clientIp, user: username };
+      const throttle = args.authThrottle;
+      // A locked-out client or username is told so before its credentials are looked at: no password oracle.
+      const lockedFor = throttle ? throttle.lockedFor(subject) : Promise.resolve(0);
+      const check = lockedFor.then((wait) => {
+        if (wait > 0) {
+          log.warn({ user: username, remoteAddress: clientIp, lockedForMs: wait }, "smtp auth locked out");
+          throw new MailError("auth-throttled", `Too many failed logins, try again in ${Math.ceil(wait / 1000)} s`);
+        }
+        return user && typeof auth.password === "string"
           ? verifyPassword(auth.password, user.password)
           : Promise.resolve(false);
+      });
       check.then(
-        (ok) => {
+        async (ok) => {
           if (!ok) {
             log.warn({ user: username, remoteAddress: clientIp }, "smtp auth failed");
+            await throttle?.failed(subject);
             callback(refuse(new MailError("auth-failed", "Authentication credentials invalid")));
             return;
           }

@@ -101,6 +101,36 @@ const admin = z
   })
   .strict();
 
+const authThrottle = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Throttle failed logins (SMTP AUTH, API keys, web admin); counted in the coordinator, so on all hosts.",
+      ),
+    ipFailures: z
+      .number()
+      .int()
+      .positive()
+      .default(10)
+      .describe("Failed logins from one client address (IPv6: its /64) within `window` before it is locked out."),
+    userFailures: z
+      .number()
+      .int()
+      .positive()
+      .default(5)
+      .describe(
+        "Failed logins for one username (SMTP AUTH, web admin), from anywhere, within `window` before a lockout.",
+      ),
+    window: duration().prefault("15m").describe("Period in which failures are counted."),
+    lockout: duration()
+      .prefault("5m")
+      .describe("First lockout (SMTP 454 4.7.0, HTTP 429); each further one that day doubles, up to `maxLockout`."),
+    maxLockout: duration().prefault("1h").describe("Longest lockout."),
+  })
+  .strict();
+
 const metrics = z
   .object({
     enabled: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics on the HTTP API."),
@@ -466,6 +496,7 @@ export const configSchema = z
     users: z.record(z.string(), user).default({}).describe("SMTP AUTH users by username."),
     api: api.prefault({}).describe("The HTTP API."),
     admin: admin.prefault({}).describe("The web admin at /admin."),
+    authThrottle: authThrottle.prefault({}).describe("Brute-force protection of every login."),
     metrics: metrics.prefault({}).describe("Prometheus metrics."),
     queue: queue.prefault({}).describe("Spool, queue and retries."),
     dns: dns.prefault({}).describe("DNS resolution for delivery."),
@@ -507,6 +538,15 @@ export const configSchema = z
       .object({
         enabled: z.boolean().default(true).describe("Send a DSN to the envelope sender when a delivery fails."),
         from: z.string().optional().describe("From address of DSNs (default: MAILER-DAEMON@hostname)."),
+        delayWarning: duration()
+          .prefault("3h")
+          .describe("Send one delay DSN (action delayed) when a delivery is still deferred this long after arrival; 0 = never."),
+        maxPerSender: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(100)
+          .describe("Most DSNs to one envelope sender per hour, across hosts (a bounce storm is not a mail flood); 0 = no limit."),
       })
       .strict()
       .prefault({})

@@ -28,6 +28,9 @@ export function parseAddress(address: string): ParsedAddress | undefined {
   if (!asciiDomain || !/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(asciiDomain)) {
     return undefined;
   }
+  // RFC 3696 §2: a top-level domain is never all-numeric, so "victim@127.0.0.12" is an IP in disguise, not a domain
+  // (a smarthost or a resolver that reads it as an address would relay to it).
+  if (/\.[0-9]+$/.test(asciiDomain)) return undefined;
   return { local, domain, asciiDomain };
 }
 

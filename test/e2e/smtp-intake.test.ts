@@ -14,6 +14,23 @@ afterEach(async () => {
   world = undefined;
 });
 
+/** The forms relay testers (and spammers) try: each would hand the message to a third party if we took it. */
+const RELAY_TEST_FORMS = [
+  "victim%b.test@a.test", // percent hack
+  "victim%b.test",
+  "b.test!victim@a.test", // bang path
+  "b.test!victim",
+  '"victim@b.test"@a.test', // quoted local part with @
+  '"victim%b.test"',
+  "victim@b.test@a.test",
+  "victim@[127.0.0.1]", // address literals
+  "victim@[192.0.2.1]",
+  "victim@[IPv6:::1]",
+  "victim@127.0.0.1", // an IP dressed as a domain
+  "victim@localhost",
+  "postmaster", // no domain at all
+];
+
 const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString("base64");
 
 async function closedRelay(): Promise<World> {
@@ -107,14 +124,33 @@ describe("SMTP intake", () => {
     expect(await talk.send(`${hops}Subject: loop\r\n\r\nbody\r\n.`)).toMatch(/^554 5\.4\.6 /);
   });
 
-  it("refuses percent-hack and address-literal recipients (no relaying through a third party)", async () => {
+  it("refuses every classic relay-test address form, even from an allow-listed client, and sends nothing", async () => {
     world = await startWorld();
     talk = await smtpTalk(world.relay.smtpPort);
     await talk.send("EHLO client.test");
-    await talk.send("MAIL FROM:<a@sender.test>");
-    expect(await talk.send("RCPT TO:<victim%a.test@b.test>")).toMatch(/^5\d\d /);
-    expect(await talk.send("RCPT TO:<victim@[127.0.0.1]>")).toMatch(/^5\d\d /);
-    // A source route is ignored as RFC 5321 Appendix C allows: only the final address is used.
+    for (const form of RELAY_TEST_FORMS) {
+      expect(await talk.send(`MAIL FROM:<${form}>`), `MAIL FROM:<${form}>`).toMatch(/^5\d\d /);
+    }
+    expect(await talk.send("MAIL FROM:<a@sender.test>")).toMatch(/^250 /);
+    for (const form of RELAY_TEST_FORMS) {
+      expect(await talk.send(`RCPT TO:<${form}>`), `RCPT TO:<${form}>`).toMatch(/^5\d\d /);
+    }
+    expect(await talk.send("DATA")).toMatch(/^503 /); // no recipient was accepted
+    // A source route is ignored as RFC 5321 Appendix C allows: only the final address is used (and checked).
     expect(await talk.send("RCPT TO:<@hop.test:victim@a.test>")).toMatch(/^250 /);
+    expect(await talk.send("RCPT TO:<@a.test:victim%b.test@a.test>")).toMatch(/^5\d\d /);
+    talk.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(world.sink.messages).toHaveLength(0);
+  });
+
+  it("refuses every relay-test form to a client that is neither authenticated nor allow-listed", async () => {
+    world = await closedRelay();
+    talk = await smtpTalk(world.relay.smtpPort);
+    await talk.send("EHLO client.test");
+    expect(await talk.send("MAIL FROM:<a@sender.test>")).toMatch(/^530 5\.7\.0 /);
+    for (const form of ["bob@a.test", ...RELAY_TEST_FORMS]) {
+      expect(await talk.send(`RCPT TO:<${form}>`), form).toMatch(/^5\d\d /);
+    }
   });
 });

@@ -14,7 +14,7 @@ import { createLogger } from "../shared/observability/logger.ts";
 import { createMetrics, instrumentPort } from "../shared/observability/metrics.ts";
 import { loadPlugins } from "../shared/plugins/loader.ts";
 import { type Clock, systemClock } from "../shared/ports/clock.ts";
-import { createBounceNotifier } from "./bounce-notifier.ts";
+import { createBounceNotifier, createDelayNotifier } from "./bounce-notifier.ts";
 import { collectGarbage } from "./gc.ts";
 import { type SmtpIntake, startSmtpIntake } from "./intake/smtp-intake.ts";
 import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
@@ -98,7 +98,9 @@ export async function startRelay(
   const submit = countingSubmit(createSubmit(submitDeps), metrics);
 
   function buildSenders(cfg: Readonly<Config>) {
-    const onBounce = createBounceNotifier({ config: cfg, bodyStore, submit });
+    const dsnDeps = { config: cfg, bodyStore, submit, coordinator, logger };
+    const onBounce = createBounceNotifier(dsnDeps);
+    const onDelay = createDelayNotifier(dsnDeps);
     const mx = createMxResolver(cfg);
     senders.clear();
     for (const name of Object.keys(cfg.zones)) {
@@ -114,6 +116,7 @@ export async function startRelay(
           logger,
           owner,
           onBounce,
+          onDelay,
           metrics,
           dkim,
           plugins,

@@ -1,6 +1,6 @@
 // A submitted message afterwards: GET /v1/messages/:id (status and attempt history), DELETE (cancel).
 import { type Context, Hono } from "hono";
-import type { MessageStatus } from "../../shared/domain/envelope.ts";
+import type { Attempt, MessageStatus } from "../../shared/domain/envelope.ts";
 import { MailError } from "../../shared/errors.ts";
 import type { ApiEnv, AppDeps } from "../app-env.ts";
 import { audit } from "../operator.ts";
@@ -48,6 +48,12 @@ async function visibleMessage(c: Context<ApiEnv>, deps: AppDeps): Promise<Messag
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** The last failed attempt's category (`blocklisted`, `mailbox-full`, …), when there is one. */
+function categoryOf(history: Attempt[]): { category?: string } {
+  const last = history.at(-1);
+  return last && last.outcome !== "delivered" && last.category ? { category: last.category } : {};
+}
+
 /** The API's view of a message: times as ISO 8601, storage details (body id, leases) left out. */
 function present({ message, deliveries }: MessageStatus) {
   return {
@@ -66,6 +72,8 @@ function present({ message, deliveries }: MessageStatus) {
       attempts: d.attempts,
       nextAttemptAt: iso(d.nextAttemptAt),
       ...(d.lastResponse === undefined ? {} : { lastResponse: d.lastResponse }),
+      // The classification of the last failure (docs/bounces.md): why it waits or why it bounced.
+      ...categoryOf(d.history),
       updatedAt: iso(d.updatedAt),
       history: d.history.map((a) => ({
         at: iso(a.at),

@@ -35,6 +35,8 @@ export interface ZoneSenderDeps {
   plugins?: PluginHost;
   /** Called after a delivery bounced (DSN, events). */
   onBounce?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
+  /** Called after a delivery was deferred (the delay DSN decides whether it is time). */
+  onDelay?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
   /** Counts each attempt by outcome, zone, local IP and destination (Prometheus). */
   metrics?: DeliveryMetrics;
 }
@@ -366,6 +368,11 @@ export class ZoneSender {
           ...(a.mx ? { mx: a.mx } : {}),
         },
       });
+    }
+    if (recorded && completion.outcome === "deferred" && this.deps.onDelay) {
+      await this.deps
+        .onDelay(d, result)
+        .catch((err) => this.log.error({ err, msgId: d.messageId }, "delay DSN failed"));
     }
     if (recorded && completion.outcome === "bounced" && this.deps.onBounce && sendDsn) {
       await this.deps.onBounce(d, result).catch((err) => this.log.error({ err, msgId: d.messageId }, "DSN failed"));

@@ -540,13 +540,17 @@ export const configSchema = z
         from: z.string().optional().describe("From address of DSNs (default: MAILER-DAEMON@hostname)."),
         delayWarning: duration()
           .prefault("3h")
-          .describe("Send one delay DSN (action delayed) when a delivery is still deferred this long after arrival; 0 = never."),
+          .describe(
+            "Send one delay DSN (action delayed) when a delivery is still deferred this long after arrival; 0 = never.",
+          ),
         maxPerSender: z
           .number()
           .int()
           .nonnegative()
           .default(100)
-          .describe("Most DSNs to one envelope sender per hour, across hosts (a bounce storm is not a mail flood); 0 = no limit."),
+          .describe(
+            "Most DSNs to one envelope sender per hour, across hosts (a bounce storm is not a mail flood); 0 = no limit.",
+          ),
       })
       .strict()
       .prefault({})

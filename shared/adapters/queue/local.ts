@@ -45,6 +45,9 @@ interface AttemptRow {
   local_address: string | null;
   mx: string | null;
   tls: number | null;
+  tls_policy: string | null;
+  tls_version: string | null;
+  tls_cipher: string | null;
 }
 
 const toMessage = (r: MessageRow): MessageRecord => ({
@@ -81,6 +84,9 @@ const toAttempt = (r: AttemptRow): Attempt => ({
   ...(r.local_address === null ? {} : { localAddress: r.local_address }),
   ...(r.mx === null ? {} : { mx: r.mx }),
   ...(r.tls === null ? {} : { tls: r.tls === 1 }),
+  ...(r.tls_policy === null ? {} : { tlsPolicy: r.tls_policy }),
+  ...(r.tls_version === null ? {} : { tlsVersion: r.tls_version }),
+  ...(r.tls_cipher === null ? {} : { tlsCipher: r.tls_cipher }),
 });
 
 /** The local queue also offers queue operations (`ops`, shared/ports/queue-ops.ts). */
@@ -101,8 +107,9 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
     throw new Error(`local queue ${options.path} is locked by another process (an embedded queue has one owner)`);
   }
-  // FULL: every commit is fsynced, so a 250 after enqueue survives power loss, not just a crash.
-  db.pragma("synchronous = FULL");
+  // NORMAL for leases and completions (a crash loses nothing; a power loss may repeat a delivery); enqueues are
+  // committed under FULL (see commitEnqueues), so a 250 after enqueue survives power loss, not just a crash.
+  db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
   db.exec(LOCAL_QUEUE_SCHEMA);
   migrateLocalQueue(db);
@@ -148,8 +155,10 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
        WHERE id = @id AND lease_owner = @owner AND state IN ('queued', 'deferred')`,
     ),
     insertAttempt: db.prepare(
-      `INSERT INTO attempts (delivery_id, at, duration_ms, outcome, response, category, local_address, mx, tls)
-       VALUES (@deliveryId, @at, @durationMs, @outcome, @response, @category, @localAddress, @mx, @tls)`,
+      `INSERT INTO attempts (delivery_id, at, duration_ms, outcome, response, category, local_address, mx, tls,
+         tls_policy, tls_version, tls_cipher)
+       VALUES (@deliveryId, @at, @durationMs, @outcome, @response, @category, @localAddress, @mx, @tls,
+         @tlsPolicy, @tlsVersion, @tlsCipher)`,
     ),
     closeOne: db.prepare(
       "UPDATE messages SET open_deliveries = open_deliveries - 1 WHERE id = (SELECT message_id FROM deliveries WHERE id = ?)",
@@ -187,6 +196,47 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
       if (/SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT)/.test(code)) lastError = `local queue: ${code}`;
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Group commit: enqueues that arrive while the event loop is busy (e.g. in the previous fsync) share the next
+   * transaction and its one fsync. Each runs in its own savepoint, so one failing enqueue fails alone.
+   */
+  type EnqueueArgs = Parameters<Queue["enqueue"]>;
+  interface PendingEnqueue {
+    args: EnqueueArgs;
+    resolve: (r: Awaited<ReturnType<Queue["enqueue"]>>) => void;
+    reject: (err: unknown) => void;
+  }
+  let pendingEnqueues: PendingEnqueue[] = [];
+  const enqueueGroupTx = db.transaction((group: PendingEnqueue[]) =>
+    group.map((item) => {
+      try {
+        return { ok: enqueueTx(...item.args) };
+      } catch (err) {
+        return { err };
+      }
+    }),
+  );
+  function commitEnqueues() {
+    const group = pendingEnqueues;
+    pendingEnqueues = [];
+    let outcomes: ReturnType<typeof enqueueGroupTx>;
+    try {
+      db.pragma("synchronous = FULL");
+      outcomes = enqueueGroupTx(group);
+      lastError = undefined;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (/SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT)/.test(code)) lastError = `local queue: ${code}`;
+      for (const item of group) item.reject(err);
+      return;
+    } finally {
+      db.pragma("synchronous = NORMAL");
+    }
+    outcomes.forEach((o, i) =>
+      "ok" in o ? group[i]!.resolve(o.ok as Awaited<ReturnType<Queue["enqueue"]>>) : group[i]!.reject(o.err),
+    );
   }
 
   const enqueueTx = db.transaction(
@@ -236,6 +286,9 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
       localAddress: a.localAddress ?? null,
       mx: a.mx ?? null,
       tls: a.tls === undefined ? null : a.tls ? 1 : 0,
+      tlsPolicy: a.tlsPolicy ?? null,
+      tlsVersion: a.tlsVersion ?? null,
+      tlsCipher: a.tlsCipher ?? null,
     });
     if (state !== "deferred") st.closeOne.run(id);
     return true;
@@ -248,7 +301,11 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   });
 
   return {
-    enqueue: (message, deliveries, claim) => guarded(() => enqueueTx(message, deliveries, claim)),
+    enqueue: (message, deliveries, claim) =>
+      new Promise((resolve, reject) => {
+        pendingEnqueues.push({ args: [message, deliveries, claim], resolve, reject });
+        if (pendingEnqueues.length === 1) setImmediate(commitEnqueues);
+      }),
 
     lease: (zone, { owner, limit, leaseMs, now }) =>
       guarded(() => {

@@ -434,6 +434,9 @@ export const OPENAPI = {
           localAddress: { type: "string" },
           mx: { type: "string" },
           tls: { type: "boolean" },
+          tlsPolicy: { enum: ["opportunistic", "require-tls", "mta-sts", "mta-sts-testing", "dane"] },
+          tlsVersion: { type: "string" },
+          tlsCipher: { type: "string" },
         },
       },
       MessageStatus: {

@@ -84,6 +84,9 @@ function present({ message, deliveries }: MessageStatus) {
         ...(a.mx === undefined ? {} : { mx: a.mx }),
         ...(a.localAddress === undefined ? {} : { localAddress: a.localAddress }),
         ...(a.tls === undefined ? {} : { tls: a.tls }),
+        ...(a.tlsPolicy === undefined ? {} : { tlsPolicy: a.tlsPolicy }),
+        ...(a.tlsVersion === undefined ? {} : { tlsVersion: a.tlsVersion }),
+        ...(a.tlsCipher === undefined ? {} : { tlsCipher: a.tlsCipher }),
       })),
     })),
   };

@@ -236,6 +236,61 @@ const dns = z
   })
   .strict();
 
+const outboundTls = z
+  .object({
+    caFile: z
+      .string()
+      .optional()
+      .describe(
+        "PEM file of extra trusted CAs for verified outbound TLS (MTA-STS, requireTLS, policy fetches and TLS-RPT " +
+          "uploads); the system CAs stay trusted.",
+      ),
+    mtaSts: z
+      .object({
+        enabled: z.boolean().default(true).describe("Apply the MTA-STS policies destinations publish (RFC 8461)."),
+        port: port().default(443).describe("HTTPS port of `mta-sts.<domain>` policy hosts (override for tests)."),
+        timeout: duration().prefault("10s").describe("Timeout of one policy fetch."),
+      })
+      .strict()
+      .prefault({})
+      .describe("MTA-STS: policies cached for their max_age in the coordinator (shared by every host with Redis)."),
+    dane: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Apply DANE TLSA records of MX hosts (RFC 7672), only when the resolver validated them with DNSSEC (AD bit).",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("DANE for SMTP; needs a validating resolver in `dns.nameservers`."),
+    reports: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe("Count TLS sessions per destination and send daily TLS-RPT reports (RFC 8460) where asked."),
+        organizationName: z.string().optional().describe("organization-name of reports (default: hostname)."),
+        contactInfo: z.string().optional().describe("contact-info of reports (default: the `from` address)."),
+        from: z.string().optional().describe("From address of reports sent by mail (default: tlsrpt-noreply@hostname)."),
+        via: z
+          .array(z.enum(["mailto", "https"]))
+          .default(["mailto", "https"])
+          .describe("Which `rua` destinations to use: by mail through the normal pipeline, by HTTPS POST, or both."),
+        at: z
+          .string()
+          .regex(/^([01]\d|2[0-3]):[0-5]\d$/, "a UTC time like 01:30")
+          .default("01:00")
+          .describe("UTC time of day when yesterday's reports are sent (one host sends; a lock keeps it once)."),
+      })
+      .strict()
+      .prefault({})
+      .describe("SMTP TLS reporting."),
+  })
+  .strict();
+
 const httpDelivery = z
   .object({
     url: z.string().url().describe("URL that receives each message by POST (raw RFC 5322 body, envelope in headers)."),
@@ -339,6 +394,12 @@ const zone = z
       .strict()
       .prefault({})
       .describe("Reuse of outbound connections for consecutive deliveries to one destination."),
+    requireTLS: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Deliver only over TLS with a certificate valid for the host name (like MTA-STS enforce); never in plain text.",
+      ),
     timeouts: z
       .object({
         connect: duration().prefault("2m").describe("TCP connect timeout."),
@@ -368,6 +429,10 @@ const domainSettings = z
       .array(z.string())
       .default([])
       .describe("Local addresses never used for this destination (e.g. an IP it has blocked for good)."),
+    requireTLS: z
+      .boolean()
+      .optional()
+      .describe("Require verified TLS for this recipient domain (overrides the zone's `requireTLS`)."),
   })
   .strict()
   .describe(
@@ -500,6 +565,9 @@ export const configSchema = z
     metrics: metrics.prefault({}).describe("Prometheus metrics."),
     queue: queue.prefault({}).describe("Spool, queue and retries."),
     dns: dns.prefault({}).describe("DNS resolution for delivery."),
+    tls: outboundTls
+      .prefault({})
+      .describe("Outbound TLS policy: MTA-STS, DANE, trusted CAs and TLS reporting (docs/tls.md)."),
     dbs: dbs.prefault({}).describe("Shared databases of a multi-host cluster."),
     aws: aws.prefault({}).describe("S3 and SQS (the AWS deployment)."),
     routes: z

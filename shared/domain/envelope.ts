@@ -70,6 +70,11 @@ export interface Attempt {
   localAddress?: string;
   mx?: string;
   tls?: boolean;
+  /** The TLS policy decided before connecting: opportunistic, require-tls, mta-sts, mta-sts-testing, dane. */
+  tlsPolicy?: string;
+  /** Negotiated protocol and cipher suite of the TLS session, e.g. "TLSv1.3", "TLS_AES_256_GCM_SHA384". */
+  tlsVersion?: string;
+  tlsCipher?: string;
 }
 
 export interface MessageStatus {

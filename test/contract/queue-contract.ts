@@ -63,6 +63,9 @@ const attempt = (deliveryId: string, outcome: "delivered" | "deferred" | "bounce
   localAddress: "127.0.0.2",
   mx: "mx.example.test",
   tls: true,
+  tlsPolicy: "mta-sts",
+  tlsVersion: "TLSv1.3",
+  tlsCipher: "TLS_AES_256_GCM_SHA384",
 });
 
 export function describeQueueContract(name: string, make: () => Promise<QueueFixture>) {
@@ -169,6 +172,9 @@ export function describeQueueContract(name: string, make: () => Promise<QueueFix
         localAddress: "127.0.0.2",
         mx: "mx.example.test",
         tls: true,
+        tlsPolicy: "mta-sts",
+        tlsVersion: "TLSv1.3",
+        tlsCipher: "TLS_AES_256_GCM_SHA384",
       });
     });
 

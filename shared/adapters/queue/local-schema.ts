@@ -78,6 +78,10 @@ export const LOCAL_QUEUE_MIGRATIONS: readonly string[] = [
   "ALTER TABLE messages ADD COLUMN dkim_body_hash TEXT;",
   // 3: header fields plugins added after intake (JSON array of "Name: value"), put on top at send time.
   "ALTER TABLE messages ADD COLUMN extra_headers TEXT;",
+  // 4: the outbound TLS policy of an attempt and the negotiated protocol and cipher (docs/tls.md).
+  `ALTER TABLE attempts ADD COLUMN tls_policy TEXT;
+   ALTER TABLE attempts ADD COLUMN tls_version TEXT;
+   ALTER TABLE attempts ADD COLUMN tls_cipher TEXT;`,
 ];
 
 /** Applies the migrations a file has not seen yet, each in its own transaction with its version bump. */

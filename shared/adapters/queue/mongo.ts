@@ -315,6 +315,9 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
           localAddress: a.localAddress,
           mx: a.mx,
           tls: a.tls,
+          tlsPolicy: a.tlsPolicy,
+          tlsVersion: a.tlsVersion,
+          tlsCipher: a.tlsCipher,
         });
         const done = await settle(
           "complete",

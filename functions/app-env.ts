@@ -9,6 +9,7 @@ import type { Clock } from "../shared/ports/clock.ts";
 import type { Coordinator } from "../shared/ports/coordinator.ts";
 import type { Queue } from "../shared/ports/queue.ts";
 import type { QueueOps, RemovedDelivery } from "../shared/ports/queue-ops.ts";
+import type { UploadStore } from "../shared/ports/upload-store.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -23,6 +24,8 @@ export interface AppDeps {
   coordinator?: Coordinator;
   /** Queue operations and the audit trail (admin routes); absent when the queue backend offers none. */
   ops?: QueueOps;
+  /** Staged uploads (POST /v1/uploads); absent when `uploads.enabled` is false. */
+  uploads?: UploadStore;
   /** This host's Prometheus registry (GET /metrics); absent where nothing is scraped (a Lambda intake). */
   metrics?: Metrics;
   /** Sends the DSN for a delivery an operator bounced. */

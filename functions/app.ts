@@ -17,6 +17,7 @@ import { messageRoutes } from "./routes/messages.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queueRoutes } from "./routes/queue.ts";
 import { suspensionRoutes } from "./routes/suspensions.ts";
+import { uploadRoutes, uploadTargetRoutes } from "./routes/uploads.ts";
 
 export type { AppDeps } from "./app-env.ts";
 
@@ -43,7 +44,10 @@ export function createApp(deps: AppDeps): Hono<ApiEnv> {
   if (!deps.config.metrics.public) app.use("/metrics", auth);
   app.route("/", metricsRoutes(deps));
   app.route("/admin", adminRoutes(deps, sessions, throttle));
+  // The upload URL is authorised by its signed query, not an API key (like an S3 presigned URL): before the check.
+  app.route("/v1/uploads", uploadTargetRoutes(deps));
   app.use("/v1/*", auth);
+  app.route("/v1/uploads", uploadRoutes(deps));
   app.route("/v1/messages", messageRoutes(deps));
   app.route("/v1/messages", messageStatusRoutes(deps));
   app.route("/v1/suspensions", suspensionRoutes(deps));

@@ -138,9 +138,64 @@ export const OPENAPI = {
           query("to", "Recipient, repeatable; or X-Envelope-To (comma-separated)"),
           query("zone", "Sending zone"),
           query("sendAt", "Earliest delivery (ISO 8601)", { type: "string", format: "date-time" }),
+          query("upload", "Submit this upload (POST /v1/uploads) instead of a request body"),
         ],
-        requestBody: { required: true, content: { "message/rfc822": { schema: { type: "string" } } } },
+        requestBody: { required: false, content: { "message/rfc822": { schema: { type: "string" } } } },
         responses: { "202": json(ref("Accepted"), "Queued"), "413": problem("Message too large"), ...errors },
+      },
+    },
+    "/v1/uploads": {
+      post: {
+        tags: ["messages"],
+        summary: "Make an upload URL for a message larger than one request may carry",
+        description:
+          "PUT the message (or a JSON request document) to `url` with `headers`, then submit it by id: " +
+          'POST /v1/messages/raw?upload=<id> or POST /v1/messages with { "upload": "<id>" }.',
+        requestBody: {
+          required: false,
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                properties: {
+                  contentType: { enum: ["message/rfc822", "application/json"] },
+                  size: { type: "integer", description: "Exact size; the PUT must have this length" },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          "201": json(
+            {
+              type: "object",
+              properties: {
+                id: { type: "string" },
+                method: { const: "PUT" },
+                url: { type: "string" },
+                headers: { type: "object" },
+                expiresAt: { type: "string", format: "date-time" },
+              },
+            },
+            "Where to PUT the message",
+          ),
+          "413": problem("Announced size too large"),
+          ...errors,
+        },
+      },
+    },
+    "/v1/uploads/{id}": {
+      parameters: [idParam("id", "Upload id")],
+      put: {
+        tags: ["messages"],
+        summary: "Receive an upload (URLs this API serves itself; authorised by the signed query, not a key)",
+        security: [],
+        requestBody: { required: true, content: { "message/rfc822": { schema: { type: "string" } } } },
+        responses: {
+          "200": { description: "Stored" },
+          "401": problem("Bad or expired signature"),
+          "413": problem("Larger than announced or allowed"),
+        },
       },
     },
     "/v1/messages/{id}": {

@@ -45,3 +45,22 @@ export async function readJsonBody(request: Request, limit: number): Promise<unk
     throw new MailError("invalid-request", "The request body is not valid JSON");
   }
 }
+
+/** A staged JSON document (an upload) read with the same cap as a JSON request body. */
+export async function readJsonStream(stream: Readable, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      stream.destroy();
+      throw new MailError("message-too-large", `The uploaded document exceeds the limit of ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new MailError("invalid-request", "The uploaded document is not valid JSON");
+  }
+}

@@ -7,6 +7,7 @@ import { text } from "node:stream/consumers";
 import { pino } from "pino";
 import { createFsBodyStore } from "../shared/adapters/body-store/fs.ts";
 import { createLocalQueue } from "../shared/adapters/queue/local.ts";
+import { createFsUploadStore } from "../shared/adapters/upload-store/fs.ts";
 import { parseConfig } from "../shared/config/load.ts";
 import type { ConfigInput } from "../shared/config/schema.ts";
 import { createSubmit } from "../shared/intake/submit.ts";
@@ -66,7 +67,13 @@ export async function createTestApi(
     logger,
     idempotencyTtl: config.api.idempotencyTtl,
   });
-  const app = createApp({ config, queue, bodyStore, submit, clock, logger, ops: realQueue.ops });
+  const uploads = await createFsUploadStore({
+    dir: join(dir, "uploads"),
+    ttlMs: config.uploads.ttl,
+    expireAfterMs: config.uploads.expireAfter,
+    clock,
+  });
+  const app = createApp({ config, queue, bodyStore, submit, clock, logger, ops: realQueue.ops, uploads });
   return {
     app,
     queue,

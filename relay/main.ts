@@ -166,6 +166,7 @@ export async function startRelay(
           coordinator,
           ops,
           metrics,
+          ...(backends.uploads ? { uploads: backends.uploads } : {}),
           bounce: (d, reason) =>
             operatorBounce(
               { ...d, leaseOwner: "", leaseExpiresAt: 0 },

@@ -6,7 +6,7 @@ import type { SubmitInput, SubmitResult } from "../../shared/intake/submit-types
 import type { ApiEnv, AppDeps } from "../app-env.ts";
 import { composeMessage } from "../compose.ts";
 import { parseMessageRequest } from "../message-schema.ts";
-import { bodyStream, readJsonBody, rejectDeclaredOversize } from "../request-body.ts";
+import { bodyStream, readJsonBody, readJsonStream, rejectDeclaredOversize } from "../request-body.ts";
 
 // RFC 9110 field values are visible ASCII; 255 is what Stripe and the IETF idempotency draft suggest as a cap.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -20,7 +20,14 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
   const { maxSize } = deps.config.api;
 
   app.post("/", async (c) => {
-    const json = await readJsonBody(c.req.raw, maxSize * JSON_OVERHEAD_FACTOR + JSON_SLACK_BYTES);
+    const upload = { id: undefined as string | undefined };
+    let json = await readJsonBody(c.req.raw, jsonRequestLimit(deps));
+    // `{ "upload": id }` alone: the request document was uploaded (routes/uploads.ts) and is read from there.
+    if (json && typeof json === "object" && "upload" in json) {
+      upload.id = uploadIdOf(json);
+      const staged = await openUpload(c, deps, upload.id, jsonRequestLimit(deps));
+      json = await readJsonStream(staged, jsonRequestLimit(deps));
+    }
     // Plugins see (and may change) the request before it is validated, so what they make is checked too.
     if (deps.plugins?.has("api:submit") && json && typeof json === "object" && !Array.isArray(json)) {
       await deps.plugins.run("api:submit", {
@@ -40,25 +47,72 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
       ...zoneOf(c, request.zone),
       ...(notBefore === undefined ? {} : { notBefore }),
     });
+    if (upload.id) await discardUpload(c, deps, upload.id);
     return accepted(c, result);
   });
 
   app.post("/raw", async (c) => {
     rejectDeclaredOversize(c.req.raw, maxSize);
     const envelope = rawEnvelope(c);
+    // `?upload=<id>`: the message was PUT to an upload URL first; it streams from there through the same
+    // pipeline (size limit, Received, DKIM body hash) into the body store, exactly like a request body.
+    const uploadId = c.req.query("upload");
     const sendAt = c.req.query("sendAt");
     const notBefore = sendAt === undefined ? undefined : scheduledTime(sendAt, deps.clock.now(), deps);
     const result = await deps.submit({
       ...common(c, deps),
       ...envelope,
-      body: bodyStream(c.req.raw),
+      body: uploadId === undefined ? bodyStream(c.req.raw) : await openUpload(c, deps, uploadId, maxSize),
       ...zoneOf(c, c.req.query("zone")),
       ...(notBefore === undefined ? {} : { notBefore }),
     });
+    if (uploadId !== undefined) await discardUpload(c, deps, uploadId);
     return accepted(c, result);
   });
 
   return app;
+}
+
+/** The largest JSON request document: the composed message is counted against maxSize exactly by submit. */
+export function jsonRequestLimit(deps: AppDeps): number {
+  return deps.config.api.maxSize * JSON_OVERHEAD_FACTOR + JSON_SLACK_BYTES;
+}
+
+function uploadIdOf(json: object): string {
+  const { upload, ...rest } = json as { upload?: unknown };
+  if (typeof upload !== "string" || Object.keys(rest).length > 0) {
+    throw new MailError("invalid-request", 'Give the upload as the only field: { "upload": "<id>" }', "upload");
+  }
+  return upload;
+}
+
+/** The caller's staged upload as a stream; another caller's (or an unknown) id is 404. */
+async function openUpload(c: Context<ApiEnv>, deps: AppDeps, id: string, limit: number) {
+  if (!deps.uploads) throw new MailError("not-found", "Uploads are not enabled (uploads.enabled)");
+  try {
+    const { body, size } = await deps.uploads.open(c.get("caller").keyId, id);
+    if (size > limit) {
+      body.destroy();
+      throw new MailError("message-too-large", `The upload of ${size} bytes exceeds the limit of ${limit} bytes`);
+    }
+    return body;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new MailError(
+        "not-found",
+        `No upload ${JSON.stringify(id)} (never uploaded, expired or submitted)`,
+        "upload",
+      );
+    }
+    throw err;
+  }
+}
+
+/** A submitted upload is a stored body now; the staged copy goes (a lifecycle rule or sweep catches a failure). */
+async function discardUpload(c: Context<ApiEnv>, deps: AppDeps, id: string) {
+  await deps.uploads?.delete(c.get("caller").keyId, id).catch((err) => {
+    deps.logger.warn({ err, upload: id }, "could not remove a submitted upload; it expires by itself");
+  });
 }
 
 /** What every submission shares: who sent it, their scope, the size limit and the idempotency key. */
@@ -135,8 +189,10 @@ function accepted(c: Context<ApiEnv>, result: SubmitResult) {
   );
 }
 
-/** The peer address when running under @hono/node-server (its bindings); other runtimes simply have none. */
+/** The peer address under @hono/node-server (its bindings) or a Lambda function URL (the event); else none. */
 function remoteAddressOf(c: Context<ApiEnv>): string | undefined {
-  const env = c.env as { incoming?: IncomingMessage } | undefined;
-  return env?.incoming?.socket?.remoteAddress;
+  const env = c.env as
+    | { incoming?: IncomingMessage; event?: { requestContext?: { http?: { sourceIp?: string } } } }
+    | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? env?.event?.requestContext?.http?.sourceIp;
 }

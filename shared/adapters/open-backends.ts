@@ -1,6 +1,6 @@
 // Opens the backends the config names — queue, body store, coordinator — behind their ports. The only place that
 // knows which adapters exist: the relay, the API server and the Lambda handler all start from here.
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { bodiesBackend } from "../config/schema.ts";
 import type { BodyStore } from "../ports/body-store.ts";
@@ -8,6 +8,7 @@ import type { Clock } from "../ports/clock.ts";
 import type { Coordinator } from "../ports/coordinator.ts";
 import type { Queue } from "../ports/queue.ts";
 import type { QueueOps } from "../ports/queue-ops.ts";
+import type { UploadStore } from "../ports/upload-store.ts";
 
 export interface Backends {
   queue: Queue;
@@ -15,6 +16,8 @@ export interface Backends {
   coordinator: Coordinator;
   /** Queue operations (list, retry, hold, delete, flush, audit), when the queue backend offers them. */
   ops?: QueueOps;
+  /** Staged uploads (`POST /v1/uploads`), unless `uploads.enabled` is false. */
+  uploads?: UploadStore;
   /** Closes every adapter and the clients they share. */
   close(): Promise<void>;
 }
@@ -37,11 +40,14 @@ export async function openBackends(config: Readonly<Config>, clock: Clock): Prom
     const coordinator = await openCoordinator(config, clock);
     opened.push(coordinator);
     const ops = (queue as Queue & { ops?: QueueOps }).ops;
+    const uploads = config.uploads.enabled ? await openUploads(config, clock, shared) : undefined;
+    if (uploads) opened.push(uploads);
     return {
       queue,
       bodyStore,
       coordinator,
       ...(ops ? { ops } : {}),
+      ...(uploads ? { uploads } : {}),
       async close() {
         await closeAll(opened, shared);
       },
@@ -108,6 +114,29 @@ async function openQueue(config: Readonly<Config>, clock: Clock, shared: Shared)
       });
     }
   }
+}
+
+/** Uploads are staged beside the bodies: in the body bucket with s3, else on local disk (gridfs included). */
+async function openUploads(config: Readonly<Config>, clock: Clock, shared: Shared): Promise<UploadStore> {
+  const { uploads } = config;
+  if (bodiesBackend(config.queue) === "s3") {
+    const { createS3UploadStore } = await import("./upload-store/s3.ts");
+    return createS3UploadStore({
+      client: await s3Client(config, shared),
+      bucket: config.aws.bucket!,
+      prefix: uploads.prefix,
+      ttlMs: uploads.ttl,
+      clock,
+    });
+  }
+  const { createFsUploadStore } = await import("./upload-store/fs.ts");
+  return createFsUploadStore({
+    dir: resolve(uploads.dir ?? join(dirname(resolve(config.queue.spoolDir)), "uploads")),
+    ...(uploads.secret ? { secret: uploads.secret } : {}),
+    ttlMs: uploads.ttl,
+    expireAfterMs: uploads.expireAfter,
+    clock,
+  });
 }
 
 async function openCoordinator(config: Readonly<Config>, clock: Clock): Promise<Coordinator> {

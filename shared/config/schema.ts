@@ -226,6 +226,37 @@ const aws = z
   })
   .strict();
 
+const uploads = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Offer `POST /v1/uploads`: a message too large for one request is PUT to a URL, then submitted by id."),
+    ttl: duration().prefault("1h").describe("How long an upload URL accepts the PUT."),
+    expireAfter: duration()
+      .prefault("1d")
+      .describe("An upload not submitted within this time is removed (fs: swept; s3: the bucket's lifecycle rule)."),
+    dir: z
+      .string()
+      .optional()
+      .describe("Directory of staged uploads (with the fs body store; default: `uploads` beside `queue.spoolDir`)."),
+    prefix: z.string().default("uploads/").describe("Key prefix of staged uploads in `aws.bucket` (with s3 bodies)."),
+    secret: z
+      .string()
+      .min(32)
+      .optional()
+      .describe(
+        "Secret (≥ 32 characters) that signs this API's own upload URLs (fs); the same on every host behind one URL " +
+          "(default: random per process).",
+      ),
+    publicUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe("Base URL clients reach this API at, for upload URLs it serves itself (default: the request's)."),
+  })
+  .strict();
+
 const dns = z
   .object({
     nameservers: z
@@ -570,6 +601,7 @@ export const configSchema = z
       .describe("Outbound TLS policy: MTA-STS, DANE, trusted CAs and TLS reporting (docs/tls.md)."),
     dbs: dbs.prefault({}).describe("Shared databases of a multi-host cluster."),
     aws: aws.prefault({}).describe("S3 and SQS (the AWS deployment)."),
+    uploads: uploads.prefault({}).describe("Staged uploads for messages larger than one request may carry."),
     routes: z
       .record(z.string(), route)
       .default({})

@@ -1,5 +1,6 @@
 // One delivery attempt over SMTP: find or open a connection to the destination, send, and report the outcome
 // as an Attempt plus whether it is final — the caller turns it into a queue completion.
+import { domainToASCII } from "node:url";
 import type { Logger } from "pino";
 import type { ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
@@ -60,20 +61,30 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       dkimKeys: [],
     };
     if (deps.plugins) await deps.plugins.run("sender:connect", connected).catch(throwAsReply);
-    const from = connected.envelope.from;
-    if ((NON_ASCII.test(d.recipient) || NON_ASCII.test(from)) && !client.supportsSmtpUtf8) {
-      // RFC 6531 §3.5: without SMTPUTF8 at the destination an internationalised address cannot be delivered.
-      throw new DeliveryError("553 5.6.7 Destination does not support SMTPUTF8, required by this address", {
-        code: 553,
-        stage: "mail",
-        permanent: true,
-        mx: mxName,
-      });
+    let from = connected.envelope.from;
+    let to = d.recipient;
+    if (!client.supportsSmtpUtf8) {
+      // An IDN domain travels as A-labels (RFC 5890 §2.3.2.1) to any server; only a mailbox name that is not ASCII
+      // needs SMTPUTF8 — without it the address cannot be delivered (RFC 6531 §3.5), and the bounce says so.
+      from = withAsciiDomain(from);
+      to = withAsciiDomain(to);
+    }
+    if ((NON_ASCII.test(to) || NON_ASCII.test(from)) && !client.supportsSmtpUtf8) {
+      const which = NON_ASCII.test(to) ? `<${d.recipient}>` : `sender <${connected.envelope.from}>`;
+      throw new DeliveryError(
+        `553 5.6.7 ${which}: the mailbox name is not ASCII and ${mxName} does not support SMTPUTF8 (RFC 6531)`,
+        {
+          code: 553,
+          stage: "mail",
+          permanent: true,
+          mx: mxName,
+        },
+      );
     }
     const outgoing = await prepareOutgoing(d, deps, client.options.name, connected.dkimKeys).catch(throwAsReply);
     let response: string;
     try {
-      response = await client.send(from, d.recipient, await outgoing.open());
+      response = await client.send(from, to, await outgoing.open());
     } catch (err) {
       // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
       if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
@@ -81,7 +92,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       client = undefined;
       ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false));
       mxName = client.options.host;
-      response = await client.send(from, d.recipient, await outgoing.open());
+      response = await client.send(from, to, await outgoing.open());
     }
     deps.cache.put(cacheKey, client);
     return {
@@ -123,6 +134,13 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       attempt,
     };
   }
+}
+
+/** The address with its domain in A-labels (the local part as it is). */
+function withAsciiDomain(address: string): string {
+  const at = address.lastIndexOf("@");
+  if (at < 0 || !NON_ASCII.test(address.slice(at + 1))) return address;
+  return `${address.slice(0, at)}@${domainToASCII(address.slice(at + 1)) || address.slice(at + 1)}`;
 }
 
 /** A plugin's refusal (a MailError) as a reply-like DeliveryError: its code decides defer or bounce. */

@@ -1,5 +1,6 @@
 // The local address (and its EHLO name) an outbound connection binds to, matching the destination's address family.
 import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
 
 export interface PoolEntry {
   address: string;
@@ -19,7 +20,9 @@ function fits(entry: PoolEntry, family: number) {
 }
 
 function toBinding(entry: PoolEntry, hostname: string): LocalBinding {
-  return { localAddress: isAny(entry.address) ? undefined : entry.address, name: entry.name ?? hostname };
+  // EHLO takes a domain in A-labels (RFC 5321 §4.1.1.1, RFC 5890): a Unicode pool name is converted.
+  const name = entry.name ?? hostname;
+  return { localAddress: isAny(entry.address) ? undefined : entry.address, name: domainToASCII(name) || name };
 }
 
 /**

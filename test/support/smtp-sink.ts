@@ -69,6 +69,8 @@ export interface Sink {
   /** Connections open right now, and the most ever open at once. */
   openConnections: number;
   peakConnections: number;
+  /** MAIL FROM and RCPT TO command lines exactly as received (smtp-server shows A-label domains decoded). */
+  commands: string[];
   /** Resolves with all messages once at least `n` have arrived; rejects after `timeoutMs` (default 10 s). */
   waitForMessages(n: number, timeoutMs?: number): Promise<SinkMessage[]>;
   /** Forgets messages, the connection count and which tempfail-once addresses were seen. */
@@ -103,6 +105,7 @@ class SmtpSink implements Sink {
   connections = 0;
   openConnections = 0;
   peakConnections = 0;
+  commands: string[] = [];
   private readonly seenOnce = new Set<string>();
   private waiters: Waiter[] = [];
   private readonly server: SMTPServer;
@@ -135,6 +138,7 @@ class SmtpSink implements Sink {
         this.openConnections++;
         this.peakConnections = Math.max(this.peakConnections, this.openConnections);
         if (opts.brokenTls) this.breakStartTls(session.id);
+        this.recordCommands(session.id);
         callback();
       },
       onMailFrom: (address, session, callback) => callback(this.utf8Refusal(address, session)),
@@ -202,6 +206,7 @@ class SmtpSink implements Sink {
     this.connections = 0;
     this.peakConnections = this.openConnections;
     this.seenOnce.clear();
+    this.commands.length = 0;
   }
 
   close(): Promise<void> {
@@ -228,13 +233,16 @@ class SmtpSink implements Sink {
     return undefined;
   }
 
-  // RFC 6531 §3.4: SMTPUTF8 only when offered; §3.7.4.1: non-ASCII addresses need it.
+  // RFC 6531 §3.4: SMTPUTF8 only when offered; §3.7.4.1: non-ASCII addresses need it. smtp-server decodes an
+  // A-label domain to Unicode, so the address is judged as the client wrote it (the raw command line).
   private utf8Refusal(address: SMTPServerAddress, session: SMTPServerSession): SMTPServerError | null {
     const asked = address.args !== false && address.args.SMTPUTF8 === true;
     if (asked && this.opts.smtputf8 === false) {
       return smtpError({ code: 555, message: "5.5.4 SMTPUTF8 is not supported" });
     }
-    if (NON_ASCII.test(address.address) && !asked && !session.envelope.smtpUtf8) {
+    // Commands are handled in order, so each MAIL/RCPT takes the next raw line of its connection.
+    const raw = this.rawLines.get(session.id)?.shift() ?? address.address;
+    if (NON_ASCII.test(raw) && !asked && !session.envelope.smtpUtf8) {
       return smtpError({ code: 553, message: "5.6.7 Non-ASCII address requires SMTPUTF8" });
     }
     return null;
@@ -277,6 +285,29 @@ class SmtpSink implements Sink {
     const ready = this.waiters.filter((w) => this.messages.length >= w.n);
     this.waiters = this.waiters.filter((w) => this.messages.length < w.n);
     for (const w of ready) w.resolve([...this.messages]);
+  }
+
+  private readonly rawLines = new Map<string, string[]>();
+
+  /** Keeps the raw MAIL FROM / RCPT TO lines of a plain-text connection (before smtp-server parses them). */
+  private recordCommands(connectionId: string): void {
+    for (const connection of this.server.connections) {
+      if (connection.id !== connectionId) continue;
+      let pending = "";
+      this.rawLines.set(connectionId, []);
+      const socket = connection._socket;
+      socket.prependListener("data", (chunk: Buffer) => {
+        pending += chunk.toString("utf8");
+        const lines = pending.split("\r\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) {
+          if (!/^(MAIL FROM|RCPT TO):/i.test(line)) continue;
+          this.commands.push(line);
+          this.rawLines.get(connectionId)?.push(line);
+        }
+      });
+      socket.once("close", () => this.rawLines.delete(connectionId));
+    }
   }
 
   // Replaces this connection's STARTTLS upgrade. smtp-server has already sent "220 Ready to start TLS"; the client's

@@ -121,8 +121,18 @@ async function openUploads(config: Readonly<Config>, clock: Clock, shared: Share
   const { uploads } = config;
   if (bodiesBackend(config.queue) === "s3") {
     const { createS3UploadStore } = await import("./upload-store/s3.ts");
+    const { s3ClientFor } = await import("./aws/clients.ts");
+    const endpoint = config.aws.s3Endpoint ?? config.aws.endpoint;
+    // Presigning is local (no requests), so this client opens no connections of its own.
+    const presigner = s3ClientFor({
+      region: config.aws.region,
+      checksumsWhenRequired: true,
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    });
+    shared.closers.push(async () => presigner.destroy());
     return createS3UploadStore({
       client: await s3Client(config, shared),
+      presigner,
       bucket: config.aws.bucket!,
       prefix: uploads.prefix,
       ttlMs: uploads.ttl,

@@ -10,7 +10,17 @@ export interface AwsClientOptions {
   forcePathStyle?: boolean;
   /** Static credentials; unset uses the SDK's default chain (environment, profile, instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * Checksums only where the API requires them (always so with an endpoint). A client that presigns URLs needs
+   * this: otherwise the SDK signs a CRC of an empty body into every PUT URL (aws-sdk-js-v3 #6810).
+   */
+  checksumsWhenRequired?: boolean;
 }
+
+const WHEN_REQUIRED = {
+  requestChecksumCalculation: "WHEN_REQUIRED" as const,
+  responseChecksumValidation: "WHEN_REQUIRED" as const,
+};
 
 export function s3ClientFor(options: AwsClientOptions): S3Client {
   const { region, endpoint, credentials } = options;
@@ -24,10 +34,9 @@ export function s3ClientFor(options: AwsClientOptions): S3Client {
           // The SDK's default flexible checksums (CRC32 trailers on every streamed upload) are not understood by
           // every S3-compatible server: s3rver stores the aws-chunked framing as part of the object, silently
           // corrupting it. Checksums only where the API requires them keeps bodies byte for byte everywhere.
-          requestChecksumCalculation: "WHEN_REQUIRED" as const,
-          responseChecksumValidation: "WHEN_REQUIRED" as const,
+          ...WHEN_REQUIRED,
         }
-      : { forcePathStyle: options.forcePathStyle ?? false }),
+      : { forcePathStyle: options.forcePathStyle ?? false, ...(options.checksumsWhenRequired ? WHEN_REQUIRED : {}) }),
   });
 }
 

@@ -10,6 +10,8 @@ import { isNotFound, stickyHealth } from "../aws/errors.ts";
 
 export interface S3UploadStoreOptions {
   client: S3Client;
+  /** Signs the PUT URLs: a client made with `checksumsWhenRequired` (see clients.ts); default `client`. */
+  presigner?: S3Client;
   bucket: string;
   /** Key prefix of staged uploads (default "uploads/"); give it a lifecycle expiry of a day or so. */
   prefix?: string;
@@ -40,10 +42,7 @@ export function createS3UploadStore(options: S3UploadStoreOptions): UploadStore 
         // the upload is submitted (the pipeline counts every byte).
         ...(upload.size === undefined ? {} : { ContentLength: upload.size }),
       });
-      // The SDK's flexible checksums would sign a CRC of an empty body into the URL (aws-sdk-js-v3 #6810), which
-      // makes every real upload fail: a presigned PUT carries no checksum.
-      command.middlewareStack.remove("flexibleChecksumsMiddleware");
-      const url = await getSignedUrl(client, command, {
+      const url = await getSignedUrl(options.presigner ?? client, command, {
         expiresIn,
         signableHeaders: new Set(["content-type", ...(upload.size === undefined ? [] : ["content-length"])]),
       });

@@ -1,0 +1,96 @@
+// Lambda entry of the HTTP API: THE app (app.ts) behind hono/aws-lambda, for a function URL or API Gateway.
+// Everything is imported and opened on the first invocation, not at module load: no network call happens during
+// the init phase, and a module graph that is not needed (MongoDB, SQLite, the relay's senders) is never loaded.
+import type { APIGatewayProxyResult, LambdaContext, LambdaEvent } from "hono/aws-lambda";
+import type { Logger } from "pino";
+import type { Config } from "../shared/config/schema.ts";
+import type { Clock } from "../shared/ports/clock.ts";
+
+export type LambdaHandler = (event: LambdaEvent, context: LambdaContext) => Promise<APIGatewayProxyResult>;
+
+export interface LambdaApi {
+  handler: LambdaHandler;
+  /** Closes the backends (tests; Lambda itself just freezes the process). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the handler from a config (default: `ZONERELAY_CONFIG` and `ZONERELAY__*` variables, which is how the
+ * stack in infra/ configures the function, secrets included). Backends come from openBackends like everywhere
+ * else: S3 + SQS (idempotency keys live in the status bucket), and Redis when `dbs.redis` is set, so failed-login
+ * throttling counts across every concurrent instance and the relay hosts.
+ */
+export async function createLambdaApi(
+  options: { config?: Readonly<Config>; logger?: Logger; clock?: Clock } = {},
+): Promise<LambdaApi> {
+  const [{ handle }, { createApp }, { loadConfig }, { openBackends }, { createSubmit }, { createRouter }] =
+    await Promise.all([
+      import("hono/aws-lambda"),
+      import("./app.ts"),
+      import("../shared/config/load.ts"),
+      import("../shared/adapters/open-backends.ts"),
+      import("../shared/intake/submit.ts"),
+      import("../shared/intake/routing.ts"),
+    ]);
+  const config = options.config ?? loadConfig(undefined);
+  // A function URL is public: unlike the Node server there is no loopback bind to fall back on.
+  if (config.api.keys.length === 0) {
+    throw new Error("refusing to serve the HTTP API on Lambda without api.keys (ZONERELAY__api__keys)");
+  }
+  const [{ createLogger }, { systemClock }, { loadPlugins }, { dkimCanonicalizations }] = await Promise.all([
+    import("../shared/observability/logger.ts"),
+    import("../shared/ports/clock.ts"),
+    import("../shared/plugins/loader.ts"),
+    import("../relay/sender/dkim.ts"),
+  ]);
+  const logger = options.logger ?? createLogger(config.log.level);
+  const clock = options.clock ?? systemClock;
+  const plugins = await loadPlugins(config, logger, { baseDir: process.env.LAMBDA_TASK_ROOT ?? process.cwd() });
+  const backends = await openBackends(config, clock);
+  const { queue, bodyStore, coordinator, ops, uploads } = backends;
+  const submit = createSubmit({
+    queue,
+    bodyStore,
+    clock,
+    hostname: config.hostname,
+    zones: Object.keys(config.zones),
+    route: createRouter(config),
+    holdFutureDated: config.queue.holdFutureDated,
+    logger,
+    idempotencyTtl: config.api.idempotencyTtl,
+    dkimCanonicalizations: dkimCanonicalizations(config),
+    plugins,
+  });
+  const app = createApp({
+    config,
+    plugins,
+    queue,
+    bodyStore,
+    submit,
+    clock,
+    logger,
+    // Without Redis the coordinator is this invocation's memory: it would throttle nothing across instances.
+    ...(config.dbs.redis ? { coordinator } : {}),
+    ...(ops ? { ops } : {}),
+    ...(uploads ? { uploads } : {}),
+  });
+  logger.info({ queue: config.queue.backend, zones: Object.keys(config.zones) }, "lambda api ready");
+  return {
+    handler: handle(app) as LambdaHandler,
+    async close() {
+      await backends.close();
+      await plugins.close();
+    },
+  };
+}
+
+let ready: Promise<LambdaApi> | undefined;
+
+/** The function's handler: the API is built once per execution environment, on its first request. */
+export const handler: LambdaHandler = async (event, context) => {
+  ready ??= createLambdaApi().catch((err) => {
+    ready = undefined; // the next invocation tries again rather than failing forever
+    throw err;
+  });
+  return (await ready).handler(event, context);
+};

@@ -1,0 +1,205 @@
+// The cloud path, locally: the Lambda handler (functions/lambda.ts) invoked in-process with function-URL events
+// against S3 and SQS emulators (s3rver + fauxqs, started here), a message larger than Lambda's 6 MB request limit
+// sent through the upload flow, then a relay on the same S3 + SQS config drains the zone queues into the sink;
+// status is read back through the handler.
+import { generateKeyPairSync } from "node:crypto";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Hex } from "../../functions/auth.ts";
+import { createLambdaApi, type LambdaApi } from "../../functions/lambda.ts";
+import { parseConfig } from "../../shared/config/load.ts";
+import type { ConfigInput } from "../../shared/config/schema.ts";
+import type { MessageStatus } from "../../shared/domain/envelope.ts";
+import { dnsRecordFor } from "../../shared/mail/dkim/keys.ts";
+import {
+  createBucket,
+  type Emulator,
+  startFauxqs,
+  startS3rver,
+  TEST_CREDENTIALS,
+  testS3,
+  uniqueName,
+} from "../support/aws.ts";
+import { mailauthDkim } from "../support/dkim-verifiers.ts";
+import { invokeUrl, LAMBDA_PAYLOAD_LIMIT } from "../support/lambda.ts";
+import { startWorld, type World } from "../support/world.ts";
+
+const API_KEY = "zr_live_lambda_test_key_0001";
+const ed = generateKeyPairSync("ed25519").privateKey;
+
+let s3: Emulator;
+let sqs: Emulator;
+let lambda: LambdaApi;
+let world: World;
+
+/** What the intake and the relay share: backends, zones and DKIM keys — one config, two roles. */
+let shared: ConfigInput;
+
+beforeAll(async () => {
+  // The SDK's default credential chain reads these (as a function's role would provide them); s3rver checks them.
+  process.env.AWS_ACCESS_KEY_ID = TEST_CREDENTIALS.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = TEST_CREDENTIALS.secretAccessKey;
+  [s3, sqs] = await Promise.all([startS3rver(), startFauxqs()]);
+  const bucket = uniqueName("zr-lambda");
+  await createBucket(testS3(s3.endpoint), bucket);
+  shared = {
+    hostname: "intake.zonerelay.test",
+    queue: { backend: "sqs" },
+    aws: { s3Endpoint: s3.endpoint, sqsEndpoint: sqs.endpoint, bucket, queuePrefix: uniqueName("zr") },
+    zones: { default: {}, bulk: { senderDomains: ["news.sender.test"] } },
+    dkim: {
+      keys: [
+        {
+          domain: "sender.test",
+          selector: "lambda",
+          privateKey: ed.export({ type: "pkcs8", format: "pem" }).toString(),
+        },
+      ],
+    },
+  };
+  lambda = await createLambdaApi({
+    config: parseConfig({
+      ...shared,
+      log: { level: process.env.TEST_LOG_LEVEL ?? "silent" },
+      api: { keys: [{ id: "app", hash: `sha256:${sha256Hex(API_KEY)}` }], maxSize: "20MB" },
+    }),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+  });
+  world = await startWorld({
+    relay: (sink) => ({
+      ...shared,
+      zones: {
+        default: {},
+        bulk: {
+          senderDomains: ["news.sender.test"],
+          port: sink.port,
+          timeouts: { connect: "5s", greeting: "5s", socket: "20s" },
+        },
+      },
+    }),
+  });
+  world.dns.set("lambda._domainkey.sender.test", { TXT: [dnsRecordFor(ed)] });
+}, 60_000);
+
+afterAll(async () => {
+  await world?.close();
+  await lambda?.close();
+  await sqs?.stop();
+  await s3?.stop();
+});
+
+const auth = { authorization: `Bearer ${API_KEY}` };
+
+async function waitDelivered(id: string, count: number): Promise<MessageStatus> {
+  const deadline = Date.now() + 40_000;
+  let last: MessageStatus | undefined;
+  while (Date.now() < deadline) {
+    const res = await invokeUrl(lambda.handler, { method: "GET", path: `/v1/messages/${id}`, headers: auth });
+    expect(res.status).toBe(200);
+    last = res.json<MessageStatus>();
+    if (last.deliveries.length === count && last.deliveries.every((d) => d.state === "delivered")) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`message ${id} not delivered: ${JSON.stringify(last?.deliveries)}`);
+}
+
+describe("the Lambda intake on S3 + SQS, drained by a relay", () => {
+  it("queues a JSON message per zone; the relay delivers it; status comes back through the handler", async () => {
+    const res = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: "/v1/messages",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({
+        from: "app@sender.test",
+        to: ["one@a.test", "two@b.test"],
+        subject: "From Lambda",
+        text: "Hi",
+      }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = res.json<{ id: string }>();
+    const status = await waitDelivered(id, 2);
+    // The client address is the function URL's sourceIp.
+    expect(status.source).toMatchObject({ interface: "api", user: "app", remoteAddress: "203.0.113.7" });
+    const got = world.sink.messages.filter((m) => m.raw.toString().includes("Subject: From Lambda"));
+    expect(got.map((m) => m.to[0]).sort()).toEqual(["one@a.test", "two@b.test"]);
+  }, 60_000);
+
+  it("takes a message over 6 MB through the upload flow, with the same headers, limits and DKIM as any other", async () => {
+    const line = `${"0123456789".repeat(7)}\r\n`; // 72 bytes
+    const body = line.repeat(Math.ceil((7 * 1024 * 1024) / line.length));
+    const message = `From: News <news@news.sender.test>\r\nTo: ann@a.test\r\nSubject: Seven megabytes\r\n\r\n${body}END\r\n`;
+    expect(Buffer.byteLength(message)).toBeGreaterThan(LAMBDA_PAYLOAD_LIMIT);
+
+    // Straight to the function it cannot go: AWS refuses the payload before the handler runs.
+    const direct = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: "/v1/messages/raw?from=news@news.sender.test&to=ann@a.test",
+      headers: { ...auth, "content-type": "message/rfc822" },
+      body: message,
+    });
+    expect(direct.status).toBe(413);
+
+    const created = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: "/v1/uploads",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ size: Buffer.byteLength(message) }),
+    });
+    expect(created.status).toBe(201);
+    const target = created.json<{ id: string; url: string; headers: Record<string, string> }>();
+    // A presigned S3 URL: the bytes go to the bucket, never through the function.
+    expect(target.url.startsWith(s3.endpoint)).toBe(true);
+    expect(target.url).toMatch(/X-Amz-Signature=/);
+    const put = await fetch(target.url, { method: "PUT", headers: target.headers, body: message });
+    expect(put.status).toBe(200);
+
+    const res = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: `/v1/messages/raw?upload=${target.id}&from=news@news.sender.test&to=ann@a.test`,
+      headers: auth,
+    });
+    expect(res.status).toBe(202);
+    const { id } = res.json<{ id: string }>();
+    const status = await waitDelivered(id, 1);
+    // Routed by sender domain to the bulk zone's own queue, as the intake decided.
+    expect(status.deliveries[0]!.zone).toBe("bulk");
+
+    const delivered = world.sink.messages.find((m) => m.raw.toString("latin1").includes("Subject: Seven megabytes"));
+    expect(delivered).toBeDefined();
+    const raw = delivered!.raw;
+    expect(raw.length).toBeGreaterThan(7 * 1024 * 1024);
+    expect(raw.toString("latin1")).toMatch(/\r\nEND\r\n$/);
+    const head = raw.subarray(0, raw.indexOf("\r\n\r\n")).toString("latin1");
+    expect(head).toMatch(/^Received: from .*\r\n\tby intake\.zonerelay\.test \(ZoneRelay\) with HTTP/m);
+    expect(head).toMatch(/^Message-ID: </m);
+    // The body hash was made at the Lambda intake while the upload streamed into the store; the relay signed with it.
+    expect(await mailauthDkim(raw, world.dns.nameserver, "news@news.sender.test")).toEqual(["sender.test/lambda=pass"]);
+
+    // Submitted uploads are removed from staging.
+    const again = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: `/v1/messages/raw?upload=${target.id}&from=news@news.sender.test&to=ann@a.test`,
+      headers: auth,
+    });
+    expect(again.status).toBe(404);
+  }, 90_000);
+
+  it("refuses an upload that grew past api.maxSize at submission (S3 cannot cap an unannounced PUT)", async () => {
+    const created = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: "/v1/uploads",
+      headers: { ...auth, "content-type": "application/json" },
+      body: "{}",
+    });
+    const target = created.json<{ id: string; url: string; headers: Record<string, string> }>();
+    const huge = `Subject: too big\r\n\r\n${"x".repeat(21 * 1024 * 1024)}\r\n`;
+    expect((await fetch(target.url, { method: "PUT", headers: target.headers, body: huge })).status).toBe(200);
+    const res = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: `/v1/messages/raw?upload=${target.id}&from=app@sender.test&to=ann@a.test`,
+      headers: auth,
+    });
+    expect(res.status).toBe(413);
+  }, 60_000);
+});

@@ -22,6 +22,17 @@ export interface SmtpIntake {
   close(): Promise<void>;
 }
 
+// RFC 6531 §3.4: a non-ASCII address is allowed only in a transaction that declared SMTPUTF8 on MAIL FROM.
+const UTF8_REQUIRED = new MailError("invalid-address", "Non-ASCII address requires SMTPUTF8", undefined, {
+  enhanced: "5.6.7",
+});
+
+function needsSmtpUtf8(address: SMTPServerAddress, session: SMTPServerSession): boolean {
+  if (!/[^\x00-\x7f]/.test(address.address)) return false;
+  const declared = address.args !== false && address.args.SMTPUTF8 === true;
+  return !declared && session.envelope.smtpUtf8 !== true;
+}
+
 /** smtp-server reads `responseCode` from errors passed to its callbacks. */
 function reply(err: MailError): Error & { responseCode: number } {
   return Object.assign(new Error(err.smtpText), { responseCode: err.smtpCode });
@@ -126,6 +137,10 @@ export async function startSmtpIntake(args: {
         callback(refuse(new MailError("invalid-address", "Sender address rejected: invalid address")));
         return;
       }
+      if (needsSmtpUtf8(address, session)) {
+        callback(refuse(UTF8_REQUIRED));
+        return;
+      }
       callback();
     },
 
@@ -137,6 +152,10 @@ export async function startSmtpIntake(args: {
       }
       if (!parseAddress(address.address)) {
         callback(refuse(new MailError("invalid-address", "Recipient address rejected: invalid address")));
+        return;
+      }
+      if (needsSmtpUtf8(address, session)) {
+        callback(refuse(UTF8_REQUIRED));
         return;
       }
       if (session.envelope.rcptTo.length >= iface.maxRecipients) {

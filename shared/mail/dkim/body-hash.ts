@@ -2,6 +2,7 @@
 // streams past, so that signing at send time needs no second read of a body that may be 1 GB.
 import { Transform, type TransformCallback } from "node:stream";
 import { dkimBody } from "mailauth/lib/dkim/body/index.js";
+import { RelaxedBodyHash } from "./relaxed-body.ts";
 
 export type BodyCanonicalization = "relaxed" | "simple";
 /** base64 sha256 body hashes by body canonicalisation. */
@@ -15,14 +16,18 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
  */
 export class DkimBodyHasher extends Transform {
   hashes: DkimBodyHashes | undefined;
-  private readonly hashers: [BodyCanonicalization, ReturnType<typeof dkimBody>][];
+  private readonly hashers: [BodyCanonicalization, { update(chunk: Buffer): void; digest(enc: "base64"): string }][];
   /** Bytes of the header section seen so far, kept only while its end is unknown (at most 3 bytes of it). */
   private tail: Buffer | undefined = Buffer.alloc(0);
   private atStart = true;
 
   constructor(canonicalizations: readonly BodyCanonicalization[]) {
     super();
-    this.hashers = [...new Set(canonicalizations)].map((c) => [c, dkimBody(c, "sha256")]);
+    // Relaxed is ours (constant memory on endless lines); simple is mailauth's, which buffers only empty lines.
+    this.hashers = [...new Set(canonicalizations)].map((c) => [
+      c,
+      c === "relaxed" ? new RelaxedBodyHash("sha256") : dkimBody(c, "sha256"),
+    ]);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback) {

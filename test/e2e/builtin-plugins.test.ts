@@ -81,6 +81,34 @@ describe("core/rspamd", () => {
     await new Promise((r) => setTimeout(r, 1000));
     expect(world.sink.messages).toHaveLength(0);
   });
+
+  it("checks a message with several recipients, and answers 451 when Rspamd is down and failOpen is off", async () => {
+    await requireRspamd();
+    world = await startWorld({ relay: { plugins: [{ use: "core/rspamd", options: { url: RSPAMD_URL } }] } });
+    const spam = await smtpError(
+      sendSmtp(
+        world.relay.smtpPort,
+        { from: "app@sender.test", to: ["ann@a.test", "bob@b.test"] },
+        rfc822({ From: "app@sender.test", To: "ann@a.test, bob@b.test", Subject: "Cheap" }, `${GTUBE}\r\n`),
+      ),
+    );
+    expect(spam.responseCode).toBe(550);
+    await world.close();
+
+    const dead = "http://127.0.0.1:9"; // nothing listens on the discard port
+    world = await startWorld({
+      relay: { plugins: [{ use: "core/rspamd", options: { url: dead, failOpen: false, timeoutMs: 2000 } }] },
+    });
+    const down = await smtpError(
+      sendSmtp(
+        world.relay.smtpPort,
+        { from: "app@sender.test", to: ["ann@a.test"] },
+        rfc822({ From: "app@sender.test", To: "ann@a.test", Subject: "Hello" }),
+      ),
+    );
+    expect(down.responseCode).toBe(451);
+    expect(down.response).toMatch(/4\.7\.1 Content check unavailable/);
+  });
 });
 
 describe("core/srs", () => {

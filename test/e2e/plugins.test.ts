@@ -9,6 +9,7 @@ import { mailauthDkim } from "../support/dkim-verifiers.ts";
 import { rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
 
 const RECORDER = join(import.meta.dirname, "../fixtures/plugins/recorder.ts");
+const KEY_PROVIDER = join(import.meta.dirname, "../fixtures/plugins/key-provider.ts");
 const EXAMPLE = join(import.meta.dirname, "../../examples/plugins/policy-tag.ts");
 
 let world: World | undefined;
@@ -115,6 +116,36 @@ describe("plugins", () => {
     const html = messages.find((m) => m.to[0] === "bob@a.test")!.raw;
     expect(html.toString()).toMatch(/<p>Hi<\/p>\r\n$/); // not text/plain: left alone
     expect(await mailauthDkim(html, world.dns.nameserver, "app@sender.test")).toEqual(["sender.test/f=pass"]);
+  });
+
+  it("provide DKIM keys per delivery (a key-provider plugin), hashed at send time when intake did not", async () => {
+    const key = generateKeyPairSync("ed25519").privateKey;
+    world = await startWorld({
+      relay: {
+        plugins: [
+          {
+            use: KEY_PROVIDER,
+            options: {
+              domain: "sender.test",
+              selector: "kp",
+              privateKey: key.export({ type: "pkcs8", format: "pem" }).toString(),
+            },
+          },
+        ],
+      },
+    });
+    world.dns.set("kp._domainkey.sender.test", { TXT: [dnsRecordFor(key)] });
+    await sendSmtp(
+      world.relay.smtpPort,
+      { from: "app@sender.test", to: ["ann@a.test"] },
+      rfc822({ From: "app@sender.test", To: "ann@a.test", Subject: "Key from a plugin" }, "Body  with  spaces \r\n"),
+    );
+    const [msg] = await world.sink.waitForMessages(1);
+    // simple/simple: intake hashed only the configured (relaxed) body, so the sender hashed the stored body itself.
+    expect(msg!.raw.toString()).toMatch(
+      /^DKIM-Signature: v=1; a=ed25519-sha256; c=simple\/simple; d=sender\.test; s=kp;/,
+    );
+    expect(await mailauthDkim(msg!.raw, world.dns.nameserver, "app@sender.test")).toEqual(["sender.test/kp=pass"]);
   });
 
   it("answer a refusal or a crash with a clear SMTP reply, and the relay goes on", async () => {

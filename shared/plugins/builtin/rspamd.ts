@@ -1,7 +1,10 @@
 // core/rspamd: every message is checked by Rspamd (its /checkv2 HTTP API, the body streamed from the store) before
 // it is queued. Rspamd's "reject" refuses it (550 5.7.1), or — as configured — tags it or drops it silently;
 // "add header" / "rewrite subject" tag it; "soft reject" defers it (451) when `softReject` says so.
-import { Readable } from "node:stream";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { size as sizeUnit } from "../../config/units.ts";
 import { definePlugin } from "../hooks.ts";
@@ -43,25 +46,16 @@ export const rspamdPlugin = definePlugin({
       if (ctx.message.size > o.maxSize) return;
       let reply: RspamdReply;
       try {
-        const body = Readable.toWeb((await ctx.body()) as Readable) as ReadableStream;
-        const headers: Record<string, string> = {
+        const headers: Record<string, string | string[]> = {
           "Queue-Id": ctx.envelope.id,
-          From: ctx.envelope.from,
+          ...(ctx.envelope.from ? { From: ctx.envelope.from } : {}),
+          // One Rcpt header per recipient (Rspamd's protocol); node:http sends an array as repeated lines.
+          Rcpt: ctx.envelope.to,
           ...(ctx.envelope.source.remoteAddress ? { IP: ctx.envelope.source.remoteAddress } : {}),
           ...(ctx.envelope.source.user ? { User: ctx.envelope.source.user } : {}),
           ...(o.password ? { Password: o.password } : {}),
         };
-        // Rspamd reads one Rcpt header per recipient; fetch joins repeated names, so they go as one list.
-        headers.Rcpt = ctx.envelope.to.join(",");
-        const res = await fetch(endpoint, {
-          method: "POST",
-          headers,
-          body,
-          duplex: "half",
-          signal: AbortSignal.timeout(o.timeoutMs),
-        } as RequestInit);
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        reply = (await res.json()) as RspamdReply;
+        reply = (await postStream(endpoint, headers, (await ctx.body()) as Readable, o.timeoutMs)) as RspamdReply;
       } catch (err) {
         api.logger.warn({ err, msgId: ctx.envelope.id }, "rspamd check failed");
         if (o.failOpen) return;
@@ -85,3 +79,33 @@ export const rspamdPlugin = definePlugin({
     });
   },
 });
+
+/** POSTs a stream and parses the JSON reply; rejects on a non-2xx status, a network error or the timeout. */
+function postStream(
+  url: string,
+  headers: Record<string, string | string[]>,
+  body: Readable,
+  timeoutMs: number,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith("https:") ? httpsRequest : httpRequest)(url, { method: "POST", headers }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+      });
+      res.on("end", () => {
+        if ((res.statusCode ?? 500) >= 300) return reject(new Error(`HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      res.on("error", reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on("error", reject);
+    pipeline(body, req).catch(reject);
+  });
+}

@@ -37,15 +37,20 @@ export async function createLambdaApi(
   if (config.api.keys.length === 0) {
     throw new Error("refusing to serve the HTTP API on Lambda without api.keys (ZONERELAY__api__keys)");
   }
-  const [{ createLogger }, { systemClock }, { loadPlugins }, { dkimCanonicalizations }] = await Promise.all([
+  const [{ createLogger }, { systemClock }, { PluginHost }, { dkimCanonicalizations }] = await Promise.all([
     import("../shared/observability/logger.ts"),
     import("../shared/ports/clock.ts"),
-    import("../shared/plugins/loader.ts"),
+    import("../shared/plugins/host.ts"),
     import("../relay/sender/dkim.ts"),
   ]);
   const logger = options.logger ?? createLogger(config.log.level);
   const clock = options.clock ?? systemClock;
-  const plugins = await loadPlugins(config, logger, { baseDir: process.env.LAMBDA_TASK_ROOT ?? process.cwd() });
+  // The loader (and the built-in plugins behind it, one with a native SQLite module) only when plugins are set.
+  const plugins = config.plugins.length
+    ? await (await import("../shared/plugins/loader.ts")).loadPlugins(config, logger, {
+        baseDir: process.env.LAMBDA_TASK_ROOT ?? process.cwd(),
+      })
+    : new PluginHost(logger);
   const backends = await openBackends(config, clock);
   const { queue, bodyStore, coordinator, ops, uploads } = backends;
   const submit = createSubmit({

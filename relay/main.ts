@@ -21,6 +21,7 @@ import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
 import { createDkimSetup, dkimCanonicalizations } from "./sender/dkim.ts";
 import { createMxResolver } from "./sender/mx.ts";
 import { ZoneSender } from "./sender/zone-sender.ts";
+import { createTlsPolicy } from "./tls-policy/policy.ts";
 
 export interface RelayHandle {
   smtpPorts: Record<string, number>;
@@ -102,6 +103,8 @@ export async function startRelay(
     const onBounce = createBounceNotifier(dsnDeps);
     const onDelay = createDelayNotifier(dsnDeps);
     const mx = createMxResolver(cfg);
+    // MTA-STS policies are cached in the coordinator, so every host (with Redis) shares them.
+    const tls = createTlsPolicy(cfg, { coordinator, clock, logger });
     senders.clear();
     for (const name of Object.keys(cfg.zones)) {
       senders.set(
@@ -119,6 +122,7 @@ export async function startRelay(
           onDelay,
           metrics,
           dkim,
+          tls,
           plugins,
         }),
       );

@@ -9,6 +9,13 @@ import { classifyReply, parseReply } from "../../shared/mail/bounce-classify.ts"
 import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
+import {
+  checkSession,
+  opportunisticPlan,
+  type TlsPlan,
+  type TlsPolicyEngine,
+  type TlsSessionReporter,
+} from "../tls-policy/policy.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import { DeliveryError } from "./delivery-error.ts";
 import type { DkimSetup } from "./dkim.ts";
@@ -29,6 +36,10 @@ export interface AttemptDeps {
   dkim?: DkimSetup | undefined;
   /** sender:fetch, sender:connect and sender:headers hooks. */
   plugins?: PluginHost | undefined;
+  /** Outbound TLS policy (MTA-STS, DANE, requireTLS); unset = opportunistic STARTTLS. */
+  tls?: TlsPolicyEngine | undefined;
+  /** TLS-RPT: counts each TLS session's success or failure under its policy. */
+  tlsReport?: TlsSessionReporter | undefined;
 }
 
 export interface AttemptResult {
@@ -46,11 +57,25 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
   let client: SmtpClient | undefined;
   let cacheKey = "";
   let mxName: string | undefined;
+  let plan: TlsPlan | undefined;
   try {
     if (deps.plugins) await deps.plugins.run("sender:fetch", { delivery: d }).catch(throwAsReply);
-    const hosts = await deps.mx.resolve(d.domain, deps.zone);
+    const resolved = await deps.mx.resolve(d.domain, deps.zone);
+    // The TLS policy is decided before connecting (relay/tls-policy): which hosts, and what their TLS must be.
+    plan = deps.tls ? await deps.tls.plan(d.domain, resolved, deps.zone) : opportunisticPlan(resolved);
+    for (const f of plan.failures)
+      deps.tlsReport?.record(d.domain, f.rpt, { ok: false, result: f.result, reason: f.reason });
+    if (plan.refusal) {
+      deps.tlsReport?.record(d.domain, plan.refusal.rpt, { ok: false, ...plan.refusal });
+      throw new DeliveryError(plan.refusal.reason, {
+        errorCode: "ETLS",
+        stage: "starttls",
+        tlsResult: plan.refusal.result,
+      });
+    }
+    const hosts = plan.hosts;
     let reused: boolean;
-    ({ client, key: cacheKey, reused } = await connectToAny(hosts, d.domain, deps, true));
+    ({ client, key: cacheKey, reused } = await connectToAny(hosts, d.domain, deps, true, plan));
     mxName = client.options.host;
     const connected = {
       delivery: d,
@@ -90,7 +115,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
       client.close();
       client = undefined;
-      ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false));
+      ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false, plan));
       mxName = client.options.host;
       response = await client.send(from, to, await outgoing.open());
     }
@@ -98,7 +123,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
     return {
       outcome: "delivered",
       status: "2.0.0",
-      attempt: record(d, started, deps, "delivered", response, client, mxName),
+      attempt: record(d, started, deps, "delivered", response, client, mxName, plan),
     };
   } catch (err) {
     const failure =
@@ -126,6 +151,7 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       response,
       client,
       failure.details.mx ?? mxName,
+      plan,
     );
     attempt.category = verdict.category;
     return {
@@ -153,14 +179,21 @@ function throwAsReply(err: unknown): never {
   });
 }
 
-/** Tries each MX host and address in order; a failed TLS handshake is retried once in plain text (opportunistic). */
-async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, allowCached: boolean) {
+/**
+ * Tries each MX host and address in order. A failed TLS handshake is retried once in plain text only where the
+ * host's policy is not enforced (opportunistic, MTA-STS testing); under an enforced one the next host is tried.
+ */
+async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, allowCached: boolean, plan: TlsPlan) {
   let lastError: unknown;
   for (const host of hosts) {
+    const hostTls = plan.forHost(host.host);
+    const report = (outcome: Parameters<TlsSessionReporter["record"]>[2]) =>
+      deps.tlsReport?.record(domain, hostTls.rpt, outcome);
     for (const address of host.addresses) {
       const binding = deps.pickAddress(address);
       if (!binding) continue;
-      const key = `${domain}|${host.host}|${binding.localAddress ?? "*"}`;
+      // A connection opened under one policy is never reused under another.
+      const key = `${domain}|${host.host}|${binding.localAddress ?? "*"}|${hostTls.policy}`;
       const cached = allowCached ? deps.cache.take(key) : undefined;
       if (cached) return { client: cached, key, reused: true };
       const options = {
@@ -173,15 +206,27 @@ async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, 
         ...(binding.localAddress ? { localAddress: binding.localAddress } : {}),
         // Credentials go only to the zone's own smarthost, never to a recipient's MX.
         ...(deps.zone.auth && deps.zone.host === host.host ? { auth: deps.zone.auth } : {}),
+        tlsPolicy: {
+          enforce: hostTls.enforce,
+          ca: deps.tls?.ca,
+          check: (s: Parameters<typeof checkSession>[1]) => checkSession(hostTls, s),
+        },
       };
+      const facts = { mx: host.host, receivingIp: address, sendingIp: binding.localAddress };
       try {
-        return { client: await SmtpClient.connect(options), key, reused: false };
+        const client = await SmtpClient.connect(options);
+        if (client.tlsCheck) report(client.tlsCheck.ok ? { ok: true } : { ...client.tlsCheck, ...facts });
+        return { client, key, reused: false };
       } catch (err) {
         lastError = err;
         if (err instanceof DeliveryError && err.details.stage === "starttls") {
+          report({ ok: false, result: err.details.tlsResult ?? "validation-failure", reason: err.message, ...facts });
+        }
+        if (err instanceof DeliveryError && err.details.stage === "starttls" && !hostTls.enforce) {
           deps.logger.warn({ mx: host.host, address, err: err.message }, "TLS failed, retrying in plain text");
           try {
-            return { client: await SmtpClient.connect({ ...options, useTls: false }), key, reused: false };
+            const { tlsPolicy: _checked, ...plain } = options; // the failure is reported once, above
+            return { client: await SmtpClient.connect({ ...plain, useTls: false }), key, reused: false };
           } catch (plainErr) {
             lastError = plainErr;
           }
@@ -204,8 +249,10 @@ function record(
   response: string,
   client: SmtpClient | undefined,
   mx: string | undefined,
+  plan: TlsPlan | undefined,
 ): Attempt {
   const localAddress = client?.localAddress;
+  const session = client?.tlsSession;
   return {
     deliveryId: d.id,
     at: started,
@@ -215,6 +262,8 @@ function record(
     ...(localAddress ? { localAddress } : {}),
     ...(mx ? { mx } : {}),
     ...(client ? { tls: client.secure } : {}),
+    ...(plan ? { tlsPolicy: mx ? plan.forHost(mx).policy : plan.policy } : {}),
+    ...(session ? { tlsVersion: session.version, tlsCipher: session.cipher } : {}),
   };
 }
 

@@ -13,6 +13,8 @@ export class DeliveryError extends Error {
       /** Set when we know better than the reply code (null MX, unknown domain). */
       permanent?: boolean;
       mx?: string;
+      /** An outbound TLS policy failure, as a TLS-RPT result type (relay/tls-policy). */
+      tlsResult?: string;
     } = {},
   ) {
     super(message);

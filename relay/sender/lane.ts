@@ -9,6 +9,7 @@ import type { Clock } from "../../shared/ports/clock.ts";
 import type { Coordinator } from "../../shared/ports/coordinator.ts";
 import { type Destination, destinationOf } from "../shaping/destination.ts";
 import { pickWeighted, type Shaper } from "../shaping/shaper.ts";
+import { memoPlans, type TlsPolicyEngine, type TlsSessionReporter } from "../tls-policy/policy.ts";
 import { type AttemptResult, attemptDelivery } from "./attempt.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import type { DkimSetup } from "./dkim.ts";
@@ -31,6 +32,9 @@ export interface LaneDeps {
   logger: Logger;
   dkim?: DkimSetup | undefined;
   plugins?: PluginHost | undefined;
+  /** Outbound TLS policy and TLS-RPT counting (relay/tls-policy); unset = opportunistic. */
+  tls?: TlsPolicyEngine | undefined;
+  tlsReport?: TlsSessionReporter | undefined;
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
@@ -93,6 +97,7 @@ async function deliverAll(
 ) {
   const { config, zone, shaper, clock } = deps;
   const pool = config.pools[zone.pool]!;
+  const tls = deps.tls ? memoPlans(deps.tls) : undefined;
   let entry: PoolEntry | undefined;
   for (;;) {
     if (!deps.running()) return;
@@ -140,6 +145,8 @@ async function deliverAll(
           logger: deps.logger,
           dkim: deps.dkim,
           plugins: deps.plugins,
+          tls,
+          tlsReport: deps.tlsReport,
         });
         await afterAttempt(result, dest, deps);
       }

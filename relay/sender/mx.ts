@@ -12,6 +12,8 @@ export interface MxHost {
   port: number;
   /** Addresses to try, IPv6 first only when the zone prefers it. */
   addresses: string[];
+  /** Set for a static route or the zone's smarthost: a configured name, not the domain's MX (no MTA-STS). */
+  configured?: "route" | "smarthost";
 }
 
 export interface MxResolver {
@@ -54,8 +56,19 @@ export function createMxResolver(config: Readonly<Config>): MxResolver {
       try {
         const route = config.routes[domain] ?? config.routes[ascii];
         if (route?.host)
-          return [{ host: route.host, port: route.port, addresses: await addressesOf(route.host, zone) }];
-        if (zone.host) return [{ host: zone.host, port: zone.port, addresses: await addressesOf(zone.host, zone) }];
+          return [
+            { host: route.host, port: route.port, addresses: await addressesOf(route.host, zone), configured: "route" },
+          ];
+        if (zone.host) {
+          return [
+            {
+              host: zone.host,
+              port: zone.port,
+              addresses: await addressesOf(zone.host, zone),
+              configured: "smarthost",
+            },
+          ];
+        }
 
         let records: { exchange: string; priority: number }[];
         try {

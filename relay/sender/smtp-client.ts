@@ -1,6 +1,8 @@
 // One outbound SMTP connection (nodemailer's SMTPConnection) with promises, TLS facts and error translation.
 import type { Readable } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
+import type { TlsCheck } from "../tls-policy/policy.ts";
 import { DeliveryError, type Stage } from "./delivery-error.ts";
 
 export interface ConnectOptions {
@@ -18,6 +20,15 @@ export interface ConnectOptions {
   timeouts: { connect: number; greeting: number; socket: number };
   /** AUTH for a smarthost; sent only once the connection is encrypted. */
   auth?: { user: string; pass: string };
+  /**
+   * The TLS policy for this host (relay/tls-policy): `check` runs once the session is up, before MAIL FROM; when
+   * `enforce`, STARTTLS is required and a failed check closes the connection with a temporary error.
+   */
+  tlsPolicy?: {
+    enforce: boolean;
+    ca?: string[] | undefined;
+    check(session: { secure: boolean; socket?: TLSSocket | undefined }): TlsCheck;
+  };
 }
 
 const STAGE_OF_COMMAND: Record<string, Stage> = {
@@ -50,9 +61,30 @@ function translate(err: NodemailerError, host: string, duringTls = false): Deliv
   });
 }
 
+/**
+ * A STARTTLS failure under an enforced policy: temporary whatever the server replied (a 5xx to STARTTLS must not
+ * bounce the message; it is deferred and tried again, then bounced only after maxQueueTime).
+ */
+function tlsRequired(err: NodemailerError, failure: DeliveryError, host: string): DeliveryError {
+  const offered = err.code !== "ETLS";
+  return new DeliveryError(
+    offered
+      ? `4.7.5 TLS required by policy, the handshake with ${host} failed: ${failure.message}`
+      : `4.7.5 TLS required by policy, ${host} does not offer STARTTLS: ${failure.message}`,
+    {
+      errorCode: "ETLS",
+      stage: "starttls",
+      mx: host,
+      tlsResult: offered ? "validation-failure" : "starttls-not-supported",
+    },
+  );
+}
+
 export class SmtpClient {
   uses = 0;
   lastUsedAt = Date.now();
+  /** The TLS policy check of this session, when a policy was given. */
+  tlsCheck: TlsCheck | undefined;
   private broken = false;
 
   private constructor(
@@ -68,29 +100,53 @@ export class SmtpClient {
   }
 
   static connect(options: ConnectOptions): Promise<SmtpClient> {
+    const policy = options.tlsPolicy;
+    const enforce = policy?.enforce === true;
     const connection = new SMTPConnection({
       host: options.address,
       port: options.port,
       name: options.name,
       ...(options.localAddress ? { localAddress: options.localAddress } : {}),
       secure: false,
-      ignoreTLS: !options.useTls,
-      // A refused STARTTLS (4xx/5xx) goes on in plain text; a failed handshake is retried by the caller.
-      opportunisticTLS: true,
-      // Opportunistic TLS does not authenticate the peer (RFC 7435); policy-based verification is a later layer.
-      tls: { rejectUnauthorized: false, servername: options.host },
+      ignoreTLS: !options.useTls && !enforce,
+      // Under an enforced policy STARTTLS is required; otherwise a refused STARTTLS (4xx/5xx) goes on in plain
+      // text and a failed handshake is retried by the caller.
+      requireTLS: enforce,
+      opportunisticTLS: !enforce,
+      // Opportunistic TLS does not authenticate the peer (RFC 7435); the policy's check below does, after the
+      // handshake (DANE-EE certificates need not chain to any CA, so the handshake itself never rejects).
+      tls: { rejectUnauthorized: false, servername: options.host, ...(policy?.ca ? { ca: policy.ca } : {}) },
       connectionTimeout: options.timeouts.connect,
       greetingTimeout: options.timeouts.greeting,
       socketTimeout: options.timeouts.socket,
       allowInternalNetworkInterfaces: true,
     } as SMTPConnection.Options);
     return new Promise((resolve, reject) => {
-      const onError = (err: NodemailerError) => reject(translate(err, options.host, connection.upgrading === true));
+      const onError = (err: NodemailerError) => {
+        const failure = translate(err, options.host, connection.upgrading === true);
+        reject(enforce && failure.details.stage === "starttls" ? tlsRequired(err, failure, options.host) : failure);
+      };
       connection.once("error", onError);
       connection.connect(() => {
+        const check = policy?.check({ secure: connection.secure, socket: connection._socket as TLSSocket });
+        if (enforce && check && !check.ok) {
+          connection.off("error", onError);
+          connection.close();
+          reject(
+            new DeliveryError(`4.7.5 TLS policy not met by ${options.host}: ${check.result}: ${check.reason}`, {
+              errorCode: "ETLS",
+              stage: "starttls",
+              mx: options.host,
+              tlsResult: check.result,
+            }),
+          );
+          return;
+        }
         const ready = () => {
           connection.off("error", onError);
-          resolve(new SmtpClient(connection, options));
+          const client = new SmtpClient(connection, options);
+          client.tlsCheck = check;
+          resolve(client);
         };
         if (!options.auth) return ready();
         if (!connection.secure) {
@@ -119,6 +175,14 @@ export class SmtpClient {
 
   get secure(): boolean {
     return this.connection.secure;
+  }
+
+  /** Negotiated protocol and cipher suite ("TLSv1.3", "TLS_AES_256_GCM_SHA384"), when encrypted. */
+  get tlsSession(): { version: string; cipher: string } | undefined {
+    const socket = this.connection._socket as TLSSocket | undefined;
+    if (!this.connection.secure || typeof socket?.getCipher !== "function") return undefined;
+    const cipher = socket.getCipher();
+    return { version: socket.getProtocol() ?? cipher.version, cipher: cipher.standardName ?? cipher.name };
   }
 
   get localAddress(): string | undefined {

@@ -11,6 +11,7 @@ import type { Clock } from "../../shared/ports/clock.ts";
 import type { Coordinator } from "../../shared/ports/coordinator.ts";
 import type { Completion, Queue } from "../../shared/ports/queue.ts";
 import { Shaper } from "../shaping/shaper.ts";
+import type { TlsPolicyEngine, TlsSessionReporter } from "../tls-policy/policy.ts";
 import type { AttemptResult } from "./attempt.ts";
 import { ConnectionCache } from "./connection-cache.ts";
 import type { DkimSetup } from "./dkim.ts";
@@ -39,6 +40,9 @@ export interface ZoneSenderDeps {
   onDelay?: (delivery: LeasedDelivery, result: AttemptResult) => Promise<void>;
   /** Counts each attempt by outcome, zone, local IP and destination (Prometheus). */
   metrics?: DeliveryMetrics;
+  /** Outbound TLS policy (MTA-STS, DANE, requireTLS) and TLS-RPT counting; unset = opportunistic. */
+  tls?: TlsPolicyEngine;
+  tlsReport?: TlsSessionReporter;
 }
 
 export class ZoneSender {
@@ -253,6 +257,8 @@ export class ZoneSender {
       logger: this.log,
       dkim: this.deps.dkim,
       plugins: this.deps.plugins,
+      tls: this.deps.tls,
+      tlsReport: this.deps.tlsReport,
       holder: `${this.deps.owner}#${++this.laneSeq}`,
       next: () => {
         const d = this.pending.get(domain)?.shift();
@@ -318,6 +324,8 @@ export class ZoneSender {
         localAddress: a.localAddress,
         mx: a.mx,
         tls: a.tls,
+        tlsPolicy: a.tlsPolicy,
+        tlsCipher: a.tlsCipher,
         response: a.response,
         category: a.category,
         durationMs: a.durationMs,
@@ -331,6 +339,7 @@ export class ZoneSender {
       domain: d.domain,
       outcome: completion.outcome,
       durationMs: a.durationMs,
+      tlsPolicy: a.tlsPolicy,
       receivedAt: d.message.receivedAt,
       at: clock.now(),
     });

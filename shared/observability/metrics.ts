@@ -10,6 +10,8 @@ export interface DeliveryMetrics {
     domain: string;
     outcome: "delivered" | "deferred" | "bounced";
     durationMs: number;
+    /** The attempt's outbound TLS policy (opportunistic, require-tls, mta-sts, mta-sts-testing, dane). */
+    tlsPolicy?: string | undefined;
     /** When the message was accepted and when this attempt ended: the accept → delivery latency. */
     receivedAt: number;
     at: number;
@@ -87,6 +89,12 @@ export class Metrics implements DeliveryMetrics, IntakeMetrics, BackendMetrics {
     name: "zonerelay_delivery_attempts_total",
     help: "Delivery attempts by outcome (delivered, deferred, bounced), zone, local IP and destination domain.",
     labelNames: ["zone", "local_ip", "destination", "outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly tlsPolicyAttempts = new Counter({
+    name: "zonerelay_tls_policy_attempts_total",
+    help: "SMTP delivery attempts by outbound TLS policy (opportunistic, require-tls, mta-sts, mta-sts-testing, dane) and outcome.",
+    labelNames: ["zone", "policy", "outcome"] as const,
     registers: [this.registry],
   });
   readonly attemptDuration = new Histogram({
@@ -192,6 +200,7 @@ export class Metrics implements DeliveryMetrics, IntakeMetrics, BackendMetrics {
     const destination = this.destinations.of(a.domain);
     this.attempts.inc({ zone: a.zone, local_ip: a.localAddress ?? "none", destination, outcome: a.outcome });
     this.attemptDuration.observe({ zone: a.zone, outcome: a.outcome }, a.durationMs / 1000);
+    if (a.tlsPolicy) this.tlsPolicyAttempts.inc({ zone: a.zone, policy: a.tlsPolicy, outcome: a.outcome });
     if (a.outcome === "delivered") this.latency.observe({ zone: a.zone }, Math.max(0, a.at - a.receivedAt) / 1000);
   }
 

@@ -41,6 +41,8 @@ export interface SinkOptions {
   port?: number;
   /** Offer STARTTLS with `testCerts()`. */
   tls?: boolean;
+  /** Offer STARTTLS with this key and certificate chain instead (e.g. one from the test CA, test/support/test-ca.ts). */
+  tlsCert?: { key: string; cert: string };
   /** Advertise STARTTLS, answer 220, then fail the handshake with a TLS alert and close (plain-text fallback tests). */
   brokenTls?: boolean;
   /** Default true; false hides SMTPUTF8 from EHLO and refuses MAIL FROM … SMTPUTF8 and non-ASCII addresses. */
@@ -114,7 +116,7 @@ class SmtpSink implements Sink {
     readonly host: string,
     private readonly opts: SinkOptions,
   ) {
-    const offerTls = opts.tls === true || opts.brokenTls === true;
+    const offerTls = opts.tls === true || opts.brokenTls === true || opts.tlsCert !== undefined;
     this.server = new SMTPServer({
       name: SINK_NAME,
       banner: opts.greeting,
@@ -130,7 +132,7 @@ class SmtpSink implements Sink {
           ok ? { user: auth.username } : undefined,
         );
       },
-      ...(offerTls ? testCerts() : {}),
+      ...(offerTls ? (opts.tlsCert ?? testCerts()) : {}),
       hideSMTPUTF8: opts.smtputf8 === false,
       maxAllowedUnauthenticatedCommands: false,
       onConnect: (session, callback) => {

@@ -1,0 +1,183 @@
+// Outbound TLS policy end to end: MTA-STS policies served over HTTPS by a local server whose certificate comes from a
+// test CA (trusted only through `tls.caFile`), `_mta-sts` TXT and MX records in the test DNS server, a real sink with
+// or without STARTTLS; requireTLS zones. Under an enforced policy nothing is ever sent in plain text.
+import { afterEach, describe, expect, it } from "vitest";
+import type { ConfigInput } from "../../shared/config/schema.ts";
+import type { MessageStatus } from "../../shared/domain/envelope.ts";
+import { type PolicyServer, policy, startPolicyServer } from "../support/mta-sts-server.ts";
+import { deepMerge } from "../support/relay.ts";
+import type { SinkOptions } from "../support/smtp-sink.ts";
+import { testCa } from "../support/test-ca.ts";
+import { rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
+
+let world: World | undefined;
+let policies: PolicyServer | undefined;
+afterEach(async () => {
+  await world?.close();
+  await policies?.close();
+  world = undefined;
+  policies = undefined;
+});
+
+const ca = testCa();
+/** The MX host of sts.test, with a certificate from the test CA. */
+const validMx = () => ({ tlsCert: ca.issue(["mx.sts.test"]) });
+
+async function stsWorld(opts: {
+  sink?: SinkOptions;
+  relay?: ConfigInput;
+  mode?: "enforce" | "testing";
+  maxAge?: number;
+}) {
+  policies = await startPolicyServer(ca, ["sts.test"]);
+  const port = policies.port;
+  world = await startWorld({
+    sink: opts.sink ?? validMx(),
+    relay: deepMerge({ tls: { caFile: ca.caFile, mtaSts: { port } } }, (opts.relay ?? {}) as Record<string, unknown>),
+  });
+  world.dns.set("sts.test", { MX: [{ exchange: "mx.sts.test", priority: 10 }] });
+  world.dns.set("mx.sts.test", { A: ["127.0.0.1"] });
+  world.dns.set("mta-sts.sts.test", { A: ["127.0.0.1"] });
+  world.dns.set("_mta-sts.sts.test", { TXT: ["v=STSv1; id=20261125a"] });
+  if (opts.mode) policies.policies.set("sts.test", policy(opts.mode, ["mx.sts.test"], opts.maxAge));
+  return world;
+}
+
+function send(w: World, to: string, subject = "TLS policy") {
+  return sendSmtp(
+    w.relay.smtpPort,
+    { from: "app@sender.test", to: [to] },
+    rfc822({ From: "app@sender.test", To: to, Subject: subject }),
+  );
+}
+
+/** Deferred, and the sink still has only `received` messages after a few retries (the test schedule: every second). */
+async function expectHeldBack(w: World, id: string, received = 0): Promise<MessageStatus> {
+  await w.relay.waitForStates(id, ["deferred"]);
+  await new Promise((r) => setTimeout(r, 2500));
+  const status = await w.relay.status(id);
+  expect(status.deliveries.map((d) => d.state)).toEqual(["deferred"]);
+  expect(w.sink.messages).toHaveLength(received);
+  return status;
+}
+
+type ApiAttempt = MessageStatus["deliveries"][number]["history"][number];
+
+describe("MTA-STS (RFC 8461)", () => {
+  it("enforce + a certificate valid for the MX host: delivered over verified TLS, policy and cipher in the timeline", async () => {
+    const w = await stsWorld({ mode: "enforce" });
+    const id = await send(w, "ann@sts.test");
+    const [msg] = await w.sink.waitForMessages(1);
+    expect(msg!.secure).toBe(true);
+    const status = await w.relay.waitForStates(id, ["delivered"]);
+    const attempt = status.deliveries[0]!.history[0]! as ApiAttempt;
+    expect(attempt).toMatchObject({ tls: true, tlsPolicy: "mta-sts", mx: "mx.sts.test" });
+    expect(attempt.tlsVersion).toMatch(/^TLSv1\.[23]$/);
+    expect(attempt.tlsCipher).toMatch(/^TLS_/);
+    expect(policies!.fetchesOf("sts.test")).toBe(1);
+  });
+
+  it("enforce + an MX without STARTTLS: deferred, never sent in plain text", async () => {
+    const w = await stsWorld({ mode: "enforce", sink: {} });
+    const id = await send(w, "bob@sts.test");
+    const status = await expectHeldBack(w, id);
+    expect(w.sink.connections).toBeGreaterThan(0);
+    const history = status.deliveries[0]!.history;
+    expect(history.length).toBeGreaterThanOrEqual(2);
+    for (const a of history) {
+      expect(a).toMatchObject({ outcome: "deferred", category: "tls", tlsPolicy: "mta-sts" });
+      expect(a.response).toMatch(/STARTTLS/);
+    }
+  });
+
+  it("enforce + a certificate not valid for the MX host (self-signed): deferred, never plain", async () => {
+    const w = await stsWorld({ mode: "enforce", sink: { tls: true } });
+    const id = await send(w, "carl@sts.test");
+    const status = await expectHeldBack(w, id);
+    expect(status.deliveries[0]!.history[0]!.response).toMatch(/certificate-(not-trusted|host-mismatch)/);
+  });
+
+  it("enforce + an MX host the policy does not name: deferred without connecting", async () => {
+    const w = await stsWorld({});
+    policies!.policies.set("sts.test", policy("enforce", ["*.elsewhere.test"]));
+    const id = await send(w, "dora@sts.test");
+    const status = await expectHeldBack(w, id);
+    expect(w.sink.connections).toBe(0);
+    expect(status.deliveries[0]!.history[0]!.response).toMatch(/not named by its MTA-STS policy/);
+  });
+
+  it("testing + a certificate that fails validation: delivered anyway (as without a policy)", async () => {
+    const w = await stsWorld({ mode: "testing", sink: { tls: true } });
+    const id = await send(w, "eve@sts.test");
+    const [msg] = await w.sink.waitForMessages(1);
+    expect(msg!.secure).toBe(true);
+    const status = await w.relay.waitForStates(id, ["delivered"]);
+    expect(status.deliveries[0]!.history[0]).toMatchObject({ tlsPolicy: "mta-sts-testing", tls: true });
+  });
+
+  it("caches the policy for max_age, fetches again when the TXT id changes, and applies the new policy", async () => {
+    const w = await stsWorld({ mode: "enforce" });
+    await w.relay.waitForStates(await send(w, "one@sts.test"), ["delivered"]);
+    await w.relay.waitForStates(await send(w, "two@sts.test"), ["delivered"]);
+    expect(policies!.fetchesOf("sts.test")).toBe(1);
+
+    // A new policy that no longer names the MX host, announced by a new id.
+    policies!.policies.set("sts.test", policy("enforce", ["mx.other.test"]));
+    w.dns.set("_mta-sts.sts.test", { TXT: ["v=STSv1; id=20261125b"] });
+    const held = await send(w, "three@sts.test");
+    await w.relay.waitForStates(held, ["deferred"]);
+    expect(policies!.fetchesOf("sts.test")).toBe(2);
+    expect(w.sink.messages).toHaveLength(2);
+  });
+
+  it("refreshes a policy in the background once past half its max_age", async () => {
+    const w = await stsWorld({ mode: "enforce", maxAge: 4 });
+    await w.relay.waitForStates(await send(w, "one@sts.test"), ["delivered"]);
+    expect(policies!.fetchesOf("sts.test")).toBe(1);
+    await new Promise((r) => setTimeout(r, 2300));
+    await w.relay.waitForStates(await send(w, "two@sts.test"), ["delivered"]);
+    const deadline = Date.now() + 5000;
+    while (policies!.fetchesOf("sts.test") < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(policies!.fetchesOf("sts.test")).toBe(2);
+  });
+
+  it("keeps applying a cached policy when the TXT record disappears (RFC 8461 §5.1)", async () => {
+    const w = await stsWorld({ mode: "enforce" });
+    await w.relay.waitForStates(await send(w, "one@sts.test"), ["delivered"]);
+    w.dns.set("_mta-sts.sts.test", {});
+    policies!.policies.delete("sts.test");
+    // An attacker's MX: the cached policy does not name it, so nothing goes there.
+    w.dns.set("sts.test", { MX: [{ exchange: "mx.sink.test", priority: 10 }] });
+    const held = await send(w, "two@sts.test");
+    const status = await expectHeldBack(w, held, 1);
+    expect(status.deliveries[0]!.history[0]!.response).toMatch(/not named by its MTA-STS policy/);
+  });
+});
+
+describe("requireTLS", () => {
+  it("a requireTLS zone defers when the MX offers no STARTTLS — never plain — and delivers over verified TLS", async () => {
+    const w = await stsWorld({ sink: {}, relay: { zones: { default: { requireTLS: true } } } });
+    const id = await send(w, "fay@a.test");
+    const status = await expectHeldBack(w, id);
+    expect(status.deliveries[0]!.history[0]).toMatchObject({ tlsPolicy: "require-tls", category: "tls" });
+    await w.close();
+    await policies!.close();
+
+    const v = await stsWorld({ relay: { zones: { default: { requireTLS: true } } } });
+    const ok = await send(v, "gus@sts.test");
+    const [msg] = await v.sink.waitForMessages(1);
+    expect(msg!.secure).toBe(true);
+    const delivered = await v.relay.waitForStates(ok, ["delivered"]);
+    expect(delivered.deliveries[0]!.history[0]).toMatchObject({ tlsPolicy: "require-tls", tls: true });
+  });
+
+  it("domainConfig.<domain>.requireTLS applies to that domain only", async () => {
+    const w = await stsWorld({ sink: {}, relay: { domainConfig: { "b.test": { requireTLS: true } } } });
+    const open = await send(w, "hal@a.test");
+    const strict = await send(w, "ida@b.test");
+    await w.relay.waitForStates(open, ["delivered"]);
+    const status = await expectHeldBack(w, strict, 1);
+    expect(status.deliveries[0]!.history[0]!.tlsPolicy).toBe("require-tls");
+    expect(w.sink.messages.map((m) => m.to[0])).toEqual(["hal@a.test"]);
+  });
+});

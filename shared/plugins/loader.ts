@@ -1,6 +1,7 @@
 // Loads the plugins named in `plugins` (config order = hook order): `core/<name>` for a built-in, a path (./ or /,
 // relative to the config file's directory) for a local module, anything else as an npm package name.
-import { isAbsolute, resolve } from "node:path";
+import { createRequire } from "node:module";
+import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.ts";
@@ -51,11 +52,22 @@ async function importPlugin(use: string, baseDir: string): Promise<ZoneRelayPlug
     return builtin;
   }
   const specifier =
-    use.startsWith(".") || isAbsolute(use) ? pathToFileURL(isAbsolute(use) ? use : resolve(baseDir, use)).href : use;
+    use.startsWith(".") || isAbsolute(use)
+      ? pathToFileURL(isAbsolute(use) ? use : resolve(baseDir, use)).href
+      : npm(use, baseDir);
   const mod = (await import(specifier)) as { default?: unknown; plugin?: unknown };
   const plugin = (mod.plugin ?? mod.default) as ZoneRelayPlugin | undefined;
   if (!plugin || typeof plugin.setup !== "function") {
     throw new Error("the module exports no plugin (a default or `plugin` export with `name` and `setup`)");
   }
   return plugin;
+}
+
+/** An npm package: installed beside the config file (its node_modules, or a parent's), else beside ZoneRelay. */
+function npm(name: string, baseDir: string): string {
+  try {
+    return pathToFileURL(createRequire(join(baseDir, "noop.js")).resolve(name)).href;
+  } catch {
+    return name;
+  }
 }

@@ -9,6 +9,7 @@ import { mailauthDkim } from "../support/dkim-verifiers.ts";
 import { rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
 
 const RECORDER = join(import.meta.dirname, "../fixtures/plugins/recorder.ts");
+const AUTH = join(import.meta.dirname, "../fixtures/plugins/auth.ts");
 const KEY_PROVIDER = join(import.meta.dirname, "../fixtures/plugins/key-provider.ts");
 const EXAMPLE = join(import.meta.dirname, "../../examples/plugins/policy-tag.ts");
 
@@ -146,6 +147,42 @@ describe("plugins", () => {
       /^DKIM-Signature: v=1; a=ed25519-sha256; c=simple\/simple; d=sender\.test; s=kp;/,
     );
     expect(await mailauthDkim(msg!.raw, world.dns.nameserver, "app@sender.test")).toEqual(["sender.test/kp=pass"]);
+  });
+
+  it("authenticate SMTP users (smtp:auth) and route recipients (queue:route)", async () => {
+    world = await startWorld({
+      relay: (sink) => ({
+        // Only 192.0.2.0/24 may relay without AUTH: loopback clients must log in.
+        smtpInterfaces: { feeder: { allowedNetworks: ["192.0.2.0/24"] } },
+        zones: { bulk: { port: sink.port } },
+        plugins: [
+          { use: AUTH, options: { users: { "app-user": "app-secret" } } },
+          { use: RECORDER, options: { label: "route" } },
+        ],
+      }),
+    });
+    const wrong = await smtpError(
+      sendSmtp(
+        world.relay.smtpPort,
+        { from: "app@sender.test", to: ["ann@a.test"] },
+        rfc822({ From: "app@sender.test", Subject: "x" }),
+        { user: "app-user", pass: "nope" },
+      ),
+    );
+    expect(wrong.responseCode).toBe(535);
+    const id = await sendSmtp(
+      world.relay.smtpPort,
+      { from: "app@sender.test", to: ["ann@a.test", "bulk-bob@b.test"] },
+      rfc822({ From: "app@sender.test", To: "ann@a.test", Subject: "Logged in" }),
+      { user: "app-user", pass: "app-secret" },
+    );
+    const status = await world.relay.waitForStates(id, ["delivered", "delivered"]);
+    expect(Object.fromEntries(status.deliveries.map((d) => [d.recipient, d.zone]))).toEqual({
+      "ann@a.test": "default",
+      "bulk-bob@b.test": "bulk",
+    });
+    // The status API shows who sent it (its `source`).
+    expect((status as unknown as { source: { user?: string } }).source.user).toBe("app-user");
   });
 
   it("answer a refusal or a crash with a clear SMTP reply, and the relay goes on", async () => {

@@ -3,7 +3,6 @@ import { isBackendUnavailable, MailError, toMailError } from "./errors.ts";
 
 describe("toMailError", () => {
   it.each([
-    ["disk full", Object.assign(new Error("no space"), { code: "ENOSPC" })],
     ["MongoDB down", Object.assign(new Error("Server selection timed out"), { name: "MongoServerSelectionError" })],
     ["Redis down", new Error("Connection is closed.")],
     ["S3 503", Object.assign(new Error("Slow Down"), { name: "SlowDown", $metadata: { httpStatusCode: 503 } })],
@@ -15,6 +14,16 @@ describe("toMailError", () => {
     expect(mail.smtpCode).toBe(451);
     expect(mail.httpStatus).toBe(503);
     expect(mail.temporary).toBe(true);
+  });
+
+  it.each([
+    ["disk full", Object.assign(new Error("no space"), { code: "ENOSPC" })],
+    ["quota", Object.assign(new Error("quota"), { code: "EDQUOT" })],
+    ["SQLite full", new Error("enqueue failed", { cause: Object.assign(new Error("full"), { code: "SQLITE_FULL" }) })],
+  ])("maps %s to 452 4.3.1 (insufficient storage, try later) / 503", (_name, err) => {
+    const mail = toMailError(err);
+    expect(mail.kind).toBe("storage-unavailable");
+    expect([mail.smtpCode, mail.enhanced, mail.httpStatus, mail.temporary]).toEqual([452, "4.3.1", 503, true]);
   });
 
   it("keeps a MailError and never turns an unknown error into a permanent one", () => {

@@ -85,8 +85,25 @@ export class MailError extends Error {
 export function toMailError(err: unknown): MailError {
   if (err instanceof MailError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (isStorageFull(err)) {
+    // RFC 5321 §4.2.2 452 "insufficient system storage", RFC 3463 4.3.1 "mail system full": try again later.
+    return new MailError("storage-unavailable", `Storage full: ${message}`, undefined, {
+      smtp: 452,
+      enhanced: "4.3.1",
+    });
+  }
   if (isBackendUnavailable(err)) return new MailError("storage-unavailable", `Storage unavailable: ${message}`);
   return new MailError("internal", "Temporary local problem, try again later");
+}
+
+const FULL_CODES = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+
+/** Out of space (disk, quota, SQLite): the same temporary failure as any outage, said more precisely. */
+function isStorageFull(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  if (FULL_CODES.has(String((err as { code?: unknown }).code))) return true;
+  const cause = (err as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== err && isStorageFull(cause);
 }
 
 const UNAVAILABLE_CODES = new Set([

@@ -1,7 +1,8 @@
 // A small authoritative DNS server on loopback (UDP and TCP on one port) serving a mutable test zone.
 //
 // Semantics: names are case-insensitive and a trailing dot is ignored; a name that is absent is NXDOMAIN; a name that
-// is present without records of the asked type is NOERROR with an empty answer (NODATA); `servfail` answers SERVFAIL.
+// is present without records of the asked type is NOERROR with an empty answer (NODATA); `servfail` answers SERVFAIL;
+// `silent` answers nothing at all, so the client times out.
 // Every answer has the AA flag and TTL 0, so a caching resolver (c-ares caches by TTL) sees `set()` at once.
 // A null MX (RFC 7505) is `MX: [{ exchange: ".", priority: 0 }]`; Node's resolveMx returns it as exchange "".
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
@@ -15,6 +16,8 @@ export interface ZoneRecords {
   TXT?: string[];
   nxdomain?: true;
   servfail?: true;
+  /** Never answer questions about this name (a dead or firewalled resolver path): the client times out. */
+  silent?: true;
 }
 
 export interface Zone {
@@ -34,6 +37,8 @@ export interface DnsServer {
 
 const HOST = "127.0.0.1";
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 } as const;
+/** The answer to a `silent` name: none (the connection stays open, the client waits). */
+const SILENCE = Buffer.alloc(0);
 // RFC 1035 §4.2.1: 512 bytes over UDP unless EDNS (RFC 6891 §6.2.5) offers more
 const UDP_DEFAULT_MAX = 512;
 
@@ -116,7 +121,7 @@ class TestDnsServer implements DnsServer {
       }
       udp.on("message", (msg, rinfo) => {
         const reply = this.respond(msg, true);
-        if (reply) udp.send(reply, rinfo.port, rinfo.address);
+        if (reply && reply !== SILENCE) udp.send(reply, rinfo.port, rinfo.address);
       });
       udp.on("error", () => {});
       tcp.on("error", () => {});
@@ -153,6 +158,7 @@ class TestDnsServer implements DnsServer {
           socket.destroy();
           return;
         }
+        if (reply === SILENCE) continue;
         const framed = Buffer.alloc(2 + reply.length);
         framed.writeUInt16BE(reply.length, 0);
         reply.copy(framed, 2);
@@ -169,6 +175,10 @@ class TestDnsServer implements DnsServer {
       return undefined; // not DNS: drop it, as a real server would
     }
     const questions = query.questions ?? [];
+    if (questions.some((q) => this.zone.get(normalize(q.name))?.silent)) {
+      for (const q of questions) this.queries.push({ name: normalize(q.name), type: q.type });
+      return SILENCE;
+    }
     let rcode: number = RCODE.NOERROR;
     const answers: Answer[] = [];
     for (const q of questions) {

@@ -180,7 +180,7 @@ describe("hostile HTTP requests", () => {
       const res = await fetch(`${world.relay.apiUrl}/v1/messages`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body,
+        body: typeof body === "string" ? body : new Uint8Array(body),
       });
       expect(res.status, what).toBe(status);
       expect(res.headers.get("content-type"), what).toBe("application/problem+json");

@@ -3,8 +3,11 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
 import { ConfigError, loadConfig } from "../shared/config/load.ts";
+import { DkimKeyError, dnsRecordFor } from "../shared/mail/dkim/keys.ts";
+import { PluginLoadError } from "../shared/plugins/loader.ts";
 import { startRelay } from "./main.ts";
 import { runQueueCli } from "./queue-cli.ts";
+import { createDkimSetup } from "./sender/dkim.ts";
 
 const USAGE = `usage: zonerelay <command> [--config FILE]
 
@@ -13,6 +16,7 @@ commands:
   check-config    validate the config and print the effective values
   hash-password   read a password from stdin, print its scrypt hash for users.<name>.password
   new-api-key     print a new API key and the hash for api.keys[].hash
+  dkim-records    print the DNS TXT record that publishes each configured DKIM key
   queue           list, show, retry, hold, release, delete, flush (\`zonerelay queue --help\`)
 
 The config file is YAML or JSON; ZONERELAY_CONFIG names it when --config is absent.
@@ -77,6 +81,7 @@ async function main(argv: string[]) {
     }
     case "check-config": {
       const config = loadConfig(values.config);
+      createDkimSetup(config); // reads and checks every DKIM key (a bad one is a config error too)
       console.log(JSON.stringify(redact(config), null, 2));
       console.error("config ok");
       return 0;
@@ -85,6 +90,16 @@ async function main(argv: string[]) {
       const password = positionals[1] ?? (await readStdin());
       if (!password) throw new Error("empty password");
       console.log(await hashPassword(password));
+      return 0;
+    }
+    case "dkim-records": {
+      const config = loadConfig(values.config);
+      for (const key of createDkimSetup(config).keys) {
+        const record = dnsRecordFor(key.privateKey);
+        // TXT strings are at most 255 bytes (RFC 1035 §3.3.14): long keys are split into quoted pieces.
+        const pieces = record.match(/.{1,255}/g)!.map((p) => `"${p}"`);
+        console.log(`${key.selector}._domainkey.${key.domain}. IN TXT ( ${pieces.join(" ")} )`);
+      }
       return 0;
     }
     case "new-api-key": {
@@ -101,7 +116,9 @@ async function main(argv: string[]) {
 /** Hashes are not secrets in the usual sense, but they have no business in a printed config either. */
 function redact(value: unknown): unknown {
   return JSON.parse(
-    JSON.stringify(value, (key, v) => (["password", "hash"].includes(key) && typeof v === "string" ? "(hidden)" : v)),
+    JSON.stringify(value, (key, v) =>
+      ["password", "hash", "privateKey", "secret", "pass"].includes(key) && typeof v === "string" ? "(hidden)" : v,
+    ),
   );
 }
 
@@ -110,7 +127,7 @@ main(process.argv.slice(2)).then(
     if (code !== undefined) process.exitCode = code;
   },
   (err) => {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof DkimKeyError || err instanceof PluginLoadError) {
       console.error(`zonerelay: ${err.message}`);
       process.exitCode = 78; // EX_CONFIG: refuse to start on an invalid config
     } else {

@@ -95,6 +95,22 @@ export function describeQueueContract(name: string, make: () => Promise<QueueFix
       expect(await q.getMessage("missing")).toBeUndefined();
     });
 
+    it("keeps a message's DKIM body hashes and added header fields, and hands them out with a lease", async () => {
+      const m = message({
+        dkimBodyHash: {
+          relaxed: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+          simple: "frcCV1k9oG9oKj3dpUqdJg1PxRT2RSN/XKdLCPjaYaY=",
+        },
+        extraHeaders: ["X-Rspamd-Score: 1.00 / 15.00", "X-Spam: Yes"],
+      });
+      await q.enqueue(m, deliveries(zone, ["a@one.test"]));
+      const [leased] = await q.lease(zone, { owner: "o1", limit: 10, leaseMs: 60_000, now: Date.now() });
+      for (const record of [leased!.message, (await q.getMessage(m.id))!.message]) {
+        expect(record.dkimBodyHash).toEqual(m.dkimBodyHash);
+        expect(record.extraHeaders).toEqual(m.extraHeaders);
+      }
+    });
+
     it("leases only due deliveries of the requested zone, once per lease", async () => {
       const m = message();
       await q.enqueue(m, [

@@ -35,6 +35,13 @@ export interface DeliveryDoc {
   pinnedTo?: string;
   /** Final, and its message's body not released yet: what garbage collection looks at. */
   collect?: true;
+  /** On hold by an operator (open deliveries only): it has no `dueAt` then, so it is never leased. */
+  held?: true;
+  /**
+   * Arrival order (from `monotonicKeys` at enqueue; ties between hosts broken by `_id`): what operator listings page
+   * by, as it never changes. Deliveries enqueued before it existed have none and list first.
+   */
+  arrival?: number;
 }
 
 /**
@@ -60,11 +67,36 @@ export interface FenceDoc {
   at: number;
 }
 
+/** `<collection>-audit`: the operators' audit trail, append-only. `seq` (from `monotonicKeys`) is the append order. */
+export interface AuditDoc {
+  _id: string;
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  target: Record<string, unknown>;
+  affected: number;
+  detail?: string;
+}
+
 export const mongoQueueCollections = (collection: string) => ({
   deliveries: collection,
   messages: `${collection}-messages`,
   fences: `${collection}-fences`,
+  audit: `${collection}-audit`,
 });
+
+/**
+ * Increasing numbers for order keys (arrival, audit `seq`): the time in ms × 1000, plus one past the last key when
+ * several fall in one ms, so keys of one process never repeat or go back. Across hosts they follow the clocks.
+ */
+export function monotonicKeys(clock: { now(): number }): () => number {
+  let last = 0;
+  return () => {
+    last = Math.max(clock.now() * 1000, last + 1);
+    return last;
+  };
+}
 
 /**
  * Every index the queue needs, created (idempotently) before the factory resolves. No partial or TTL indexes:
@@ -83,12 +115,16 @@ export const MONGO_QUEUE_INDEXES: Record<keyof ReturnType<typeof mongoQueueColle
     { name: "lease_owner", key: { leaseOwner: 1 }, sparse: true },
     { name: "collect", key: { collect: 1 }, sparse: true },
     { name: "staged", key: { staged: 1 }, sparse: true },
+    // queue operations: counts by zone and state (open ones), listings in arrival order
+    { name: "state_zone", key: { state: 1, zone: 1, held: 1 } },
+    { name: "arrival", key: { arrival: 1, _id: 1 } },
   ],
   messages: [
     { name: "body", key: { bodyId: 1 } },
     { name: "idempotency", key: { idempotencyKey: 1, idempotencyGen: 1 }, unique: true, sparse: true },
   ],
   fences: [{ name: "message", key: { messageId: 1 } }],
+  audit: [{ name: "seq", key: { seq: 1, _id: 1 } }],
 };
 
 /** Drops undefined fields: the driver would store them as null. */

@@ -14,14 +14,18 @@ import {
 import type { Attempt, DeliveryState, LeasedDelivery } from "../../domain/envelope.ts";
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
+import type { QueueOps } from "../../ports/queue-ops.ts";
 import { type Change, fencedWriter } from "./mongo-fences.ts";
+import { createMongoQueueOps } from "./mongo-ops.ts";
 import {
+  type AuditDoc,
   type DeliveryDoc,
   defined,
   type FenceDoc,
   type MessageDoc,
   MONGO_QUEUE_INDEXES,
   mongoQueueCollections,
+  monotonicKeys,
   toDelivery,
   toMessage,
   toMessageDoc,
@@ -43,7 +47,10 @@ const LEASE_ROUNDS = 4;
 
 export interface MongoQueueOptions {
   db: Db;
-  /** Deliveries collection; messages and fences live in `<collection>-messages` and `<collection>-fences`. */
+  /**
+   * Deliveries collection; messages, fences and the operators' audit trail live in `<collection>-messages`,
+   * `<collection>-fences` and `<collection>-audit`.
+   */
   collection?: string;
   clock?: Clock;
   /** Default majority + journal: an enqueue is acknowledged only once it survives the loss of the primary. */
@@ -60,6 +67,8 @@ export interface MongoQueueOptions {
 export interface MongoQueue extends Queue {
   /** Finishes or removes what enqueues that died mid-way left staged; runs at startup and with garbage collection. */
   sweep(now?: number): Promise<{ rolledForward: number; removed: number }>;
+  /** Queue operations (shared/ports/queue-ops.ts), through the same version fences as everything else. */
+  ops: QueueOps;
 }
 
 function isConnectionError(err: unknown): boolean {
@@ -81,6 +90,8 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
   const deliveries = options.db.collection<DeliveryDoc>(names.deliveries, { writeConcern });
   const messages = options.db.collection<MessageDoc>(names.messages, { writeConcern });
   const fences = options.db.collection<FenceDoc>(names.fences, { writeConcern });
+  const audit = options.db.collection<AuditDoc>(names.audit, { writeConcern });
+  const nextKey = monotonicKeys(clock);
   const { instanceId } = options;
   const pinGraceMs = options.pinGraceMs ?? 5 * 60_000;
   let sickUntil = 0;
@@ -109,6 +120,7 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
   const keyHolder = (key: string) =>
     messages.find({ idempotencyKey: key }).sort({ idempotencyGen: -1 }).limit(1).next();
 
+  // Never sees a held delivery: an operator's change (mongo-ops.ts) claims the version and unstages what it holds.
   const makeVisible = (docs: DeliveryDoc[], op: string) =>
     apply(
       op,
@@ -211,6 +223,7 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
             history: [],
             gen: 0,
             staged: now,
+            arrival: nextKey(),
           }),
         );
         const unstage = () =>
@@ -298,7 +311,7 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
         await settle(
           "renew",
           (only) => deliveries.find({ _id: { $in: ids }, leaseOwner: owner, state: { $in: OPEN }, ...only }).toArray(),
-          () => ({ set: { leaseExpiresAt: until, dueAt: until } }),
+          (doc) => (doc.held ? { set: { leaseExpiresAt: until } } : { set: { leaseExpiresAt: until, dueAt: until } }),
         );
       }),
 
@@ -337,12 +350,14 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
             };
             const unset: (keyof DeliveryDoc)[] = ["leaseOwner"];
             if (deferred) {
-              set.dueAt = next;
+              // an attempt in flight when an operator held the delivery finishes; the delivery stays held
+              if (doc.held) unset.push("dueAt");
+              else set.dueAt = next;
               if (instanceId !== undefined) set.pinnedTo = instanceId;
               else unset.push("pinnedTo");
             } else {
               set.collect = true;
-              unset.push("dueAt", "pinnedTo");
+              unset.push("dueAt", "pinnedTo", "held");
             }
             return { set, unset, push: entry };
           },
@@ -355,7 +370,10 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
         const released = await settle(
           "release",
           (only) => deliveries.find({ leaseOwner: owner, state: { $in: OPEN }, ...only }).toArray(),
-          (doc) => ({ set: { leaseExpiresAt: 0, dueAt: doc.nextAttemptAt }, unset: ["leaseOwner"] }),
+          (doc) =>
+            doc.held
+              ? { set: { leaseExpiresAt: 0 }, unset: ["leaseOwner"] }
+              : { set: { leaseExpiresAt: 0, dueAt: doc.nextAttemptAt }, unset: ["leaseOwner"] },
         );
         return released.length;
       }),
@@ -369,7 +387,7 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
           (only) => deliveries.find({ messageId, state: { $in: OPEN }, ...only }).toArray(),
           () => ({
             set: { state: "cancelled", leaseExpiresAt: 0, lastResponse: "cancelled", updatedAt: now, collect: true },
-            unset: ["dueAt", "leaseOwner", "pinnedTo", "staged"],
+            unset: ["dueAt", "leaseOwner", "pinnedTo", "staged", "held"],
           }),
         );
         return cancelled.length;
@@ -457,6 +475,8 @@ export async function createMongoQueue(options: MongoQueueOptions): Promise<Mong
     unhealthyReason: () => (Date.now() < sickUntil ? sickReason : undefined),
 
     sweep: (now) => guarded(() => sweep(now)),
+
+    ops: createMongoQueueOps({ deliveries, messages, audit, clock, nextKey, guarded, settle }),
 
     // The MongoClient belongs to the caller (it is shared with the body store), so there is nothing to close here.
     close: async () => {},

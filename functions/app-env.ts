@@ -1,5 +1,6 @@
 // The types every route shares: what the app is built from and what middleware puts on the request context.
 import type { Logger } from "pino";
+import type { TlsReportRunner } from "../relay/tls-policy/tls-rpt-send.ts";
 import type { Config } from "../shared/config/schema.ts";
 import type { Submit } from "../shared/intake/submit-types.ts";
 import type { Metrics } from "../shared/observability/metrics.ts";
@@ -32,6 +33,8 @@ export interface AppDeps {
   bounce?: (delivery: RemovedDelivery, reason: string) => Promise<void>;
   /** Work may be due now in these zones (after retry, release, flush): tell their senders to look. */
   wake?: (zones: readonly string[]) => void;
+  /** TLS-RPT reports (GET/POST /v1/tls-reports); absent unless `tls.reports.enabled` on a relay host. */
+  tlsReports?: TlsReportRunner;
 }
 
 /** Who is calling: the API key's id ("anonymous" without keys) and the zones it may use (undefined = all). */

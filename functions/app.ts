@@ -17,6 +17,7 @@ import { messageRoutes } from "./routes/messages.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { queueRoutes } from "./routes/queue.ts";
 import { suspensionRoutes } from "./routes/suspensions.ts";
+import { tlsReportRoutes } from "./routes/tls-reports.ts";
 import { uploadRoutes, uploadTargetRoutes } from "./routes/uploads.ts";
 
 export type { AppDeps } from "./app-env.ts";
@@ -51,6 +52,7 @@ export function createApp(deps: AppDeps): Hono<ApiEnv> {
   app.route("/v1/messages", messageRoutes(deps));
   app.route("/v1/messages", messageStatusRoutes(deps));
   app.route("/v1/suspensions", suspensionRoutes(deps));
+  app.route("/v1/tls-reports", tlsReportRoutes(deps));
   app.route("/v1/queue", queueRoutes(deps));
   app.route("/v1", insightRoutes(deps));
 

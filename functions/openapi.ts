@@ -241,6 +241,31 @@ export const OPENAPI = {
         responses: { "200": json({ type: "object" }, "Lifted"), ...operator },
       },
     },
+    "/v1/tls-reports": {
+      get: {
+        tags: ["operations"],
+        summary: "A day's TLS-RPT aggregate reports (RFC 8460) and each destination's rua, without sending",
+        parameters: [query("day", "UTC day, YYYY-MM-DD (default: yesterday)")],
+        responses: {
+          "200": json(
+            { type: "object", properties: { day: { type: "string" }, reports: { type: "array" } } },
+            "Reports",
+          ),
+          ...operator,
+        },
+      },
+    },
+    "/v1/tls-reports/send": {
+      post: {
+        tags: ["operations"],
+        summary: "Send a day's TLS-RPT reports now, by mail and/or HTTPS as `tls.reports.via` allows (audited)",
+        parameters: [query("day", "UTC day, YYYY-MM-DD (default: yesterday)")],
+        responses: {
+          "200": json({ type: "object", properties: { day: { type: "string" }, reports: { type: "array" } } }, "Sent"),
+          ...operator,
+        },
+      },
+    },
     "/v1/queue/deliveries": {
       get: {
         tags: ["queue"],

@@ -21,7 +21,9 @@ import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
 import { createDkimSetup, dkimCanonicalizations } from "./sender/dkim.ts";
 import { createMxResolver } from "./sender/mx.ts";
 import { ZoneSender } from "./sender/zone-sender.ts";
-import { createTlsPolicy } from "./tls-policy/policy.ts";
+import { createTlsPolicy, trustedCas } from "./tls-policy/policy.ts";
+import { createTlsRptRecorder } from "./tls-policy/tls-rpt.ts";
+import { createTlsReportRunner } from "./tls-policy/tls-rpt-send.ts";
 
 export interface RelayHandle {
   smtpPorts: Record<string, number>;
@@ -105,6 +107,7 @@ export async function startRelay(
     const mx = createMxResolver(cfg);
     // MTA-STS policies are cached in the coordinator, so every host (with Redis) shares them.
     const tls = createTlsPolicy(cfg, { coordinator, clock, logger });
+    const tlsReport = cfg.tls.reports.enabled ? createTlsRptRecorder({ coordinator, clock, logger }) : undefined;
     senders.clear();
     for (const name of Object.keys(cfg.zones)) {
       senders.set(
@@ -123,6 +126,7 @@ export async function startRelay(
           metrics,
           dkim,
           tls,
+          ...(tlsReport ? { tlsReport } : {}),
           plugins,
         }),
       );
@@ -156,6 +160,11 @@ export async function startRelay(
   }
   // An operator's bounce (DELETE through the queue API) sends the same DSN a failed delivery would.
   const operatorBounce = createBounceNotifier({ config, bodyStore, submit });
+  // TLS-RPT: yesterday's reports daily (once per cluster), any day's on demand through the API.
+  const tlsReports = config.tls.reports.enabled
+    ? createTlsReportRunner({ config, coordinator, submit, clock, logger, ca: trustedCas(config) })
+    : undefined;
+  const stopTlsReports = tlsReports?.schedule();
   const api = config.api.enabled
     ? await startApiServer({
         config,
@@ -183,6 +192,7 @@ export async function startRelay(
           wake: (zones) => {
             for (const z of zones) senders.get(z)?.wake();
           },
+          ...(tlsReports ? { tlsReports } : {}),
         }),
         logger,
       })
@@ -203,6 +213,7 @@ export async function startRelay(
     stop() {
       stopping ??= (async () => {
         clearInterval(gc);
+        stopTlsReports?.();
         await Promise.all([...intakes.map((i) => i.close()), api?.close()]);
         const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref());
         await Promise.race([Promise.all([...senders.values()].map((s) => s.stop())), grace]);

@@ -114,8 +114,13 @@ export interface TlsPolicyDeps {
   secureDns?: SecureResolver;
 }
 
+/** The system CAs plus `tls.caFile`; undefined = Node's default store (no extra CAs configured). */
+export function trustedCas(config: Readonly<Config>): string[] | undefined {
+  return config.tls.caFile ? [...rootCertificates, readFileSync(config.tls.caFile, "utf8")] : undefined;
+}
+
 export function createTlsPolicy(config: Readonly<Config>, deps: TlsPolicyDeps): TlsPolicyEngine {
-  const ca = config.tls.caFile ? [...rootCertificates, readFileSync(config.tls.caFile, "utf8")] : undefined;
+  const ca = trustedCas(config);
   const resolver = new Resolver({ timeout: config.dns.timeout, tries: 2 });
   if (config.dns.nameservers.length) resolver.setServers([...config.dns.nameservers]);
   const secureDns =
@@ -297,8 +302,8 @@ export function checkSession(h: HostTls, session: { secure: boolean; socket?: TL
   return { ok: true };
 }
 
-/** net.LookupFunction over the configured resolvers, for the policy host (mta-sts.<domain>). */
-function lookupVia(resolver: Resolver, useResolver: boolean): LookupFunction {
+/** net.LookupFunction over the configured resolvers, for the policy host (mta-sts.<domain>) and report uploads. */
+export function lookupVia(resolver: Resolver, useResolver: boolean): LookupFunction {
   if (!useResolver) return systemLookup as unknown as LookupFunction;
   return ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     Promise.all([resolver.resolve4(hostname).catch(() => []), resolver.resolve6(hostname).catch(() => [])]).then(

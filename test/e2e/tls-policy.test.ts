@@ -1,7 +1,10 @@
 // Outbound TLS policy end to end: MTA-STS policies served over HTTPS by a local server whose certificate comes from a
 // test CA (trusted only through `tls.caFile`), `_mta-sts` TXT and MX records in the test DNS server, a real sink with
 // or without STARTTLS; requireTLS zones. Under an enforced policy nothing is ever sent in plain text.
+import { gunzipSync } from "node:zlib";
+import { simpleParser } from "mailparser";
 import { afterEach, describe, expect, it } from "vitest";
+import type { TlsReport } from "../../relay/tls-policy/tls-rpt.ts";
 import type { ConfigInput } from "../../shared/config/schema.ts";
 import type { MessageStatus } from "../../shared/domain/envelope.ts";
 import { type PolicyServer, policy, startPolicyServer } from "../support/mta-sts-server.ts";
@@ -179,5 +182,67 @@ describe("requireTLS", () => {
     const status = await expectHeldBack(w, strict, 1);
     expect(status.deliveries[0]!.history[0]!.tlsPolicy).toBe("require-tls");
     expect(w.sink.messages.map((m) => m.to[0])).toEqual(["hal@a.test"]);
+  });
+});
+
+describe("TLS-RPT (RFC 8460)", () => {
+  it("counts sessions by policy and result, and sends the day's report by mail and HTTPS where _smtp._tls asks", async () => {
+    const w = await stsWorld({
+      mode: "testing",
+      sink: { tls: true },
+      relay: { tls: { reports: { enabled: true, organizationName: "ZoneRelay Test" } } },
+    });
+    const upload = `https://mta-sts.sts.test:${policies!.port}/tlsrpt`;
+    w.dns.set("_smtp._tls.sts.test", { TXT: [`v=TLSRPTv1; rua=mailto:tlsrpt@sender.test,${upload}`] });
+    // Two sessions that fail validation under a testing policy: both delivered, both reported.
+    await w.relay.waitForStates(await send(w, "one@sts.test"), ["delivered"]);
+    await w.relay.waitForStates(await send(w, "two@sts.test"), ["delivered"]);
+    const day = new Date().toISOString().slice(0, 10);
+
+    const preview = (await (await fetch(`${w.relay.apiUrl}/v1/tls-reports?day=${day}`)).json()) as {
+      reports: { domain: string; rua: string[]; report: TlsReport }[];
+    };
+    const mine = preview.reports.find((r) => r.domain === "sts.test")!;
+    expect(mine.rua).toEqual(["mailto:tlsrpt@sender.test", upload]);
+    const [p] = mine.report.policies;
+    expect(p!.policy).toMatchObject({ "policy-type": "sts", "policy-domain": "sts.test", "mx-host": ["mx.sts.test"] });
+    expect(p!.policy["policy-string"]).toContain("mode: testing");
+    expect(p!.summary).toEqual({ "total-successful-session-count": 0, "total-failure-session-count": 2 });
+    expect(p!["failure-details"]).toEqual([
+      expect.objectContaining({
+        "result-type": expect.stringMatching(/^certificate-(not-trusted|host-mismatch)$/),
+        "receiving-mx-hostname": "mx.sts.test",
+        "receiving-ip": "127.0.0.1",
+        "failed-session-count": 2,
+      }),
+    ]);
+    expect(mine.report["organization-name"]).toBe("ZoneRelay Test");
+    expect(mine.report["date-range"]).toEqual({
+      "start-datetime": `${day}T00:00:00Z`,
+      "end-datetime": `${day}T23:59:59Z`,
+    });
+
+    const res = await fetch(`${w.relay.apiUrl}/v1/tls-reports/send?day=${day}`, { method: "POST" });
+    const sent = (await res.json()) as { reports: { domain: string; sent: string[]; errors: string[] }[] };
+    expect(sent.reports.find((r) => r.domain === "sts.test")).toMatchObject({ sent: mine.rua, errors: [] });
+
+    // HTTPS: one gzipped JSON upload.
+    expect(policies!.uploads).toHaveLength(1);
+    expect(policies!.uploads[0]!.contentType).toBe("application/tlsrpt+gzip");
+    expect(JSON.parse(gunzipSync(policies!.uploads[0]!.body).toString())).toEqual(mine.report);
+
+    // Mail: through the normal pipeline to sender.test's MX (the sink), as multipart/report; report-type=tlsrpt.
+    const messages = await w.sink.waitForMessages(3);
+    const mail = messages.find((m) => m.to[0] === "tlsrpt@sender.test")!;
+    const parsed = await simpleParser(mail.raw);
+    expect(parsed.headers.get("content-type")).toMatchObject({
+      value: "multipart/report",
+      params: { "report-type": "tlsrpt" },
+    });
+    expect(parsed.headers.get("tls-report-domain")).toBe("sts.test");
+    expect(parsed.subject).toMatch(/^Report Domain: sts\.test Submitter: ZoneRelay Test Report-ID: </);
+    const attachment = parsed.attachments.find((a) => a.contentType === "application/tlsrpt+gzip")!;
+    expect(attachment.filename).toMatch(/^relay\.zonerelay\.test!sts\.test!\d+!\d+\.json\.gz$/);
+    expect(JSON.parse(gunzipSync(attachment.content).toString())).toEqual(mine.report);
   });
 });

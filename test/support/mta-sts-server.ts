@@ -10,6 +10,8 @@ export interface PolicyServer {
   policies: Map<string, string>;
   /** Requests received, by domain (from the Host header). */
   requests: string[];
+  /** Bodies POSTed to any path (TLS-RPT uploads, RFC 8460 §5.2). */
+  uploads: { path: string; contentType: string; body: Buffer }[];
   fetchesOf(domain: string): number;
   close(): Promise<void>;
 }
@@ -23,7 +25,21 @@ export function policy(mode: "enforce" | "testing" | "none", mx: string[], maxAg
 export async function startPolicyServer(ca: TestCa, domains: string[]): Promise<PolicyServer> {
   const policies = new Map<string, string>();
   const requests: string[] = [];
+  const uploads: PolicyServer["uploads"] = [];
   const server: Server = createServer(ca.issue(domains.map((d) => `mta-sts.${d}`)), (req, res) => {
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        uploads.push({
+          path: req.url ?? "",
+          contentType: String(req.headers["content-type"]),
+          body: Buffer.concat(chunks),
+        });
+        res.writeHead(201).end();
+      });
+      return;
+    }
     const host = String(req.headers.host ?? "")
       .replace(/:\d+$/, "")
       .toLowerCase();
@@ -41,6 +57,7 @@ export async function startPolicyServer(ca: TestCa, domains: string[]): Promise<
     port: (server.address() as AddressInfo).port,
     policies,
     requests,
+    uploads,
     fetchesOf: (domain) => requests.filter((d) => d === domain).length,
     close: () =>
       new Promise((resolve) => {

@@ -8,10 +8,11 @@ import type { TlsReport } from "../../relay/tls-policy/tls-rpt.ts";
 import type { ConfigInput } from "../../shared/config/schema.ts";
 import type { MessageStatus } from "../../shared/domain/envelope.ts";
 import { type PolicyServer, policy, startPolicyServer } from "../support/mta-sts-server.ts";
-import { deepMerge } from "../support/relay.ts";
+import { assertRedisUp, REDIS_URL, uniquePrefix } from "../support/redis.ts";
+import { deepMerge, startTestRelay } from "../support/relay.ts";
 import type { SinkOptions } from "../support/smtp-sink.ts";
 import { testCa } from "../support/test-ca.ts";
-import { rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
+import { POOL, rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
 
 let world: World | undefined;
 let policies: PolicyServer | undefined;
@@ -78,6 +79,10 @@ describe("MTA-STS (RFC 8461)", () => {
     expect(attempt.tlsVersion).toMatch(/^TLSv1\.[23]$/);
     expect(attempt.tlsCipher).toMatch(/^TLS_/);
     expect(policies!.fetchesOf("sts.test")).toBe(1);
+    const metrics = await (await fetch(`${w.relay.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^zonerelay_tls_policy_attempts_total\{zone="default",policy="mta-sts",outcome="delivered"\} 1$/m,
+    );
   });
 
   it("enforce + an MX without STARTTLS: deferred, never sent in plain text", async () => {
@@ -131,6 +136,32 @@ describe("MTA-STS (RFC 8461)", () => {
     await w.relay.waitForStates(held, ["deferred"]);
     expect(policies!.fetchesOf("sts.test")).toBe(2);
     expect(w.sink.messages).toHaveLength(2);
+  });
+
+  it("shares the cached policy between hosts through Redis: the second host fetches nothing", async () => {
+    await assertRedisUp();
+    const redis = { dbs: { redis: REDIS_URL, redisPrefix: uniquePrefix("sts") } };
+    const w = await stsWorld({ mode: "enforce", relay: redis });
+    await w.relay.waitForStates(await send(w, "one@sts.test"), ["delivered"]);
+    const second = await startTestRelay({
+      ...redis,
+      dns: { nameservers: [w.dns.nameserver], timeout: "2s" },
+      pools: { default: POOL },
+      zones: { default: { port: w.sink.port } },
+      tls: { caFile: ca.caFile, mtaSts: { port: policies!.port } },
+    });
+    try {
+      const id = await sendSmtp(
+        second.smtpPort,
+        { from: "app@sender.test", to: ["two@sts.test"] },
+        rfc822({ Subject: "h2" }),
+      );
+      const status = await second.waitForStates(id, ["delivered"]);
+      expect(status.deliveries[0]!.history[0]!.tlsPolicy).toBe("mta-sts");
+      expect(policies!.fetchesOf("sts.test")).toBe(1);
+    } finally {
+      await second.cleanup();
+    }
   });
 
   it("refreshes a policy in the background once past half its max_age", async () => {

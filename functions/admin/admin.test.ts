@@ -45,6 +45,19 @@ describe("web admin login and session", () => {
     }
   });
 
+  // Found by schemathesis (test/fuzz/api-schemathesis.test.ts): parseBody threw, and the relay answered 500.
+  it("answers 400, not 500, to a login or logout body that is no form", async () => {
+    for (const path of ["/admin/login", "/admin/logout"]) {
+      const res = await api.app.request(`http://relay.test${path}`, {
+        method: "POST",
+        headers: { "content-type": "multipart/form-data" }, // no boundary
+        body: "user=&password=",
+      });
+      expect(res.status, path).toBe(400);
+      expect(res.headers.get("content-type"), path).toBe("application/problem+json");
+    }
+  });
+
   it("refuses a login posted from another site", async () => {
     expect((await login("alice", "s3cret!", { origin: "https://evil.example" })).status).toBe(403);
   });

@@ -1,10 +1,11 @@
 // The web admin at /admin: login and logout, the app shell and its two static files. The app itself talks to the
 // same /v1 API as the CLI (callerAuth accepts the session cookie there), so browser, API and CLI have one power.
 import { readFileSync } from "node:fs";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { AuthThrottle } from "../../shared/auth/auth-throttle.ts";
 import { verifyPassword } from "../../shared/auth/password.ts";
+import { MailError } from "../../shared/errors.ts";
 import type { ApiEnv, AppDeps } from "../app-env.ts";
 import { clientAddress } from "../auth.ts";
 import { ADMIN_CSP, appPage, loginPage } from "./pages.ts";
@@ -17,6 +18,15 @@ const ASSETS: Record<string, { type: string; body: string }> = {
 
 function readAsset(name: string): string {
   return readFileSync(new URL(`./assets/${name}`, import.meta.url), "utf8");
+}
+
+/** The posted form; a body that is no form (multipart without a boundary, say) is the client's error: 400. */
+async function readForm(c: Context<ApiEnv>): Promise<Record<string, unknown>> {
+  try {
+    return await c.req.parseBody();
+  } catch {
+    throw new MailError("invalid-request", "Send the form as application/x-www-form-urlencoded or multipart/form-data");
+  }
 }
 
 // A scrypt hash nobody's password matches: an unknown user costs as much time as a wrong password.
@@ -58,7 +68,7 @@ export function adminRoutes(deps: AppDeps, sessions: AdminSessions | undefined, 
     // A login form posted from another site is refused (login CSRF), when the browser says where it came from.
     const origin = c.req.header("origin");
     if (origin && origin !== new URL(c.req.url).origin) return c.text("cross-site login refused", 403);
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     const user = typeof form.user === "string" ? form.user : "";
     const password = typeof form.password === "string" ? form.password : "";
     const subject = { ip: clientAddress(c), user };
@@ -89,7 +99,7 @@ export function adminRoutes(deps: AppDeps, sessions: AdminSessions | undefined, 
 
   app.post("/logout", async (c) => {
     const session = sessions.verify(getCookie(c, SESSION_COOKIE), deps.clock.now());
-    const form = await c.req.parseBody();
+    const form = await readForm(c);
     if (session && !csrfMatches(session, typeof form.csrf === "string" ? form.csrf : undefined)) {
       return c.text("CSRF token missing or wrong", 403);
     }

@@ -32,7 +32,7 @@ export async function createLambdaApi(
       import("../shared/intake/submit.ts"),
       import("../shared/intake/routing.ts"),
     ]);
-  const config = options.config ?? loadConfig(undefined);
+  const config = options.config ?? (await configFromEnvironment(loadConfig));
   // A function URL is public: unlike the Node server there is no loopback bind to fall back on.
   if (config.api.keys.length === 0) {
     throw new Error("refusing to serve the HTTP API on Lambda without api.keys (ZONERELAY__api__keys)");
@@ -87,6 +87,30 @@ export async function createLambdaApi(
       await plugins.close();
     },
   };
+}
+
+/**
+ * `ZONERELAY_CONFIG_PARAMETER` names an SSM SecureString holding the whole config as JSON (what infra/configs.ts
+ * renders, secrets included: Lambda's environment is capped at 4 KB and shown in the console); `ZONERELAY__*`
+ * variables still override it. Without it: `ZONERELAY_CONFIG` (a file in the bundle) and the variables.
+ */
+async function configFromEnvironment(
+  loadConfig: typeof import("../shared/config/load.ts").loadConfig,
+): Promise<Readonly<Config>> {
+  const name = process.env.ZONERELAY_CONFIG_PARAMETER;
+  if (!name) return loadConfig(undefined);
+  const [{ SSMClient, GetParameterCommand }, { parseConfig, applyEnvOverrides }] = await Promise.all([
+    import("@aws-sdk/client-ssm"),
+    import("../shared/config/load.ts"),
+  ]);
+  const ssm = new SSMClient({});
+  try {
+    const out = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
+    const raw = JSON.parse(out.Parameter?.Value ?? "{}") as Record<string, unknown>;
+    return parseConfig(applyEnvOverrides(raw, process.env));
+  } finally {
+    ssm.destroy();
+  }
 }
 
 let ready: Promise<LambdaApi> | undefined;

@@ -13,5 +13,7 @@ fi
 bash scripts/services.sh up
 
 npx tsc --noEmit -p .
+# The AWS stack (sst.config.ts, infra/) against SST's platform and the Pulumi SDKs, offline (~30 s when fresh).
+bash scripts/check-infra.sh
 npx biome check .
 npx vitest run "$@"

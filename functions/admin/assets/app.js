@@ -259,7 +259,7 @@ async function message(id) {
             h("td", {}, a.outcome),
             h("td", {}, a.localAddress ?? ""),
             h("td", {}, a.mx ?? ""),
-            h("td", {}, a.tls === undefined ? "" : a.tls ? "yes" : "no"),
+            h("td", {}, tlsCell(a)),
             h("td", { class: "reply" }, a.response),
             h("td", { class: "num" }, `${a.durationMs} ms`),
           ),
@@ -267,6 +267,12 @@ async function message(id) {
       ),
     ),
   );
+  // TLS of an attempt: yes/no, then the policy it was decided under and the negotiated protocol and cipher.
+  function tlsCell(a) {
+    const used = a.tls === undefined ? "" : a.tls ? "yes" : "no";
+    const detail = [a.tlsPolicy, a.tlsVersion, a.tlsCipher].filter(Boolean).join(", ");
+    return detail ? `${used} (${detail})`.trim() : used;
+  }
   page(
     `Message ${m.subject ? `“${m.subject}”` : m.id}`,
     h("p", {}, `From ${m.from || "<>"}, received ${fmtTime(m.receivedAt)}, ${m.size} bytes, Message-ID ${m.messageId}`),

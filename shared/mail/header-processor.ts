@@ -101,7 +101,16 @@ export class HeaderProcessor extends Transform {
       callback(null, rest.subarray(0, 2).toString() === "\r\n" ? rest : Buffer.concat([Buffer.from("\r\n"), rest]));
     };
     if (!o.edit) return finish(built);
-    o.edit(built).then(finish, (err: Error) => callback(err));
+    o.edit(built).then(
+      (block) => {
+        try {
+          finish(block);
+        } catch (err) {
+          callback(err as Error); // never an unhandled rejection: the stream fails, the client hears why
+        }
+      },
+      (err: Error) => callback(err),
+    );
   }
 }
 

@@ -3,11 +3,13 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
 import { ConfigError, loadConfig } from "../shared/config/load.ts";
+import { redact } from "../shared/config/redact.ts";
 import { DkimKeyError, dnsRecordFor } from "../shared/mail/dkim/keys.ts";
 import { PluginLoadError } from "../shared/plugins/loader.ts";
 import { startRelay } from "./main.ts";
 import { runQueueCli } from "./queue-cli.ts";
 import { createDkimSetup } from "./sender/dkim.ts";
+import { runTlsReportsCli } from "./tls-reports-cli.ts";
 
 const USAGE = `usage: zonerelay <command> [--config FILE]
 
@@ -18,6 +20,7 @@ commands:
   new-api-key     print a new API key and the hash for api.keys[].hash
   dkim-records    print the DNS TXT record that publishes each configured DKIM key
   queue           list, show, retry, hold, release, delete, flush (\`zonerelay queue --help\`)
+  tls-reports     show or send a day's TLS-RPT reports (\`zonerelay tls-reports --help\`)
 
 The config file is YAML or JSON; ZONERELAY_CONFIG names it when --config is absent.
 ZONERELAY__a__b=value overrides config key a.b (JSON values are parsed).`;
@@ -32,6 +35,9 @@ async function main(argv: string[]) {
   // The queue commands talk to a running relay's API and have their own options.
   if (argv[0] === "queue") {
     return runQueueCli(argv.slice(1), { out: console.log, err: console.error, env: process.env });
+  }
+  if (argv[0] === "tls-reports") {
+    return runTlsReportsCli(argv.slice(1), { out: console.log, err: console.error, env: process.env });
   }
   const { positionals, values } = parseArgs({
     args: argv,
@@ -111,15 +117,6 @@ async function main(argv: string[]) {
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
-}
-
-/** Hashes are not secrets in the usual sense, but they have no business in a printed config either. */
-function redact(value: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (key, v) =>
-      ["password", "hash", "privateKey", "secret", "pass"].includes(key) && typeof v === "string" ? "(hidden)" : v,
-    ),
-  );
 }
 
 main(process.argv.slice(2)).then(

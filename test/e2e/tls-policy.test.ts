@@ -5,6 +5,7 @@ import { gunzipSync } from "node:zlib";
 import { simpleParser } from "mailparser";
 import { afterEach, describe, expect, it } from "vitest";
 import type { TlsReport } from "../../relay/tls-policy/tls-rpt.ts";
+import { runTlsReportsCli } from "../../relay/tls-reports-cli.ts";
 import type { ConfigInput } from "../../shared/config/schema.ts";
 import type { MessageStatus } from "../../shared/domain/envelope.ts";
 import { type PolicyServer, policy, startPolicyServer } from "../support/mta-sts-server.ts";
@@ -253,8 +254,11 @@ describe("TLS-RPT (RFC 8460)", () => {
       "end-datetime": `${day}T23:59:59Z`,
     });
 
-    const res = await fetch(`${w.relay.apiUrl}/v1/tls-reports/send?day=${day}`, { method: "POST" });
-    const sent = (await res.json()) as { reports: { domain: string; sent: string[]; errors: string[] }[] };
+    // `zonerelay tls-reports send` goes through the same API.
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l), env: {} };
+    expect(await runTlsReportsCli(["send", "--day", day, "--api", w.relay.apiUrl], io)).toBe(0);
+    const sent = JSON.parse(out.join("\n")) as { reports: { domain: string; sent: string[]; errors: string[] }[] };
     expect(sent.reports.find((r) => r.domain === "sts.test")).toMatchObject({ sent: mine.rua, errors: [] });
 
     // HTTPS: one gzipped JSON upload.

@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { hashApiKey, hashPassword, newApiKey } from "../shared/auth/password.ts";
 import { ConfigError, loadConfig } from "../shared/config/load.ts";
+import { redact } from "../shared/config/redact.ts";
 import { DkimKeyError, dnsRecordFor } from "../shared/mail/dkim/keys.ts";
 import { PluginLoadError } from "../shared/plugins/loader.ts";
 import { startRelay } from "./main.ts";
@@ -116,15 +117,6 @@ async function main(argv: string[]) {
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
   }
-}
-
-/** Hashes are not secrets in the usual sense, but they have no business in a printed config either. */
-function redact(value: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(value, (key, v) =>
-      ["password", "hash", "privateKey", "secret", "pass"].includes(key) && typeof v === "string" ? "(hidden)" : v,
-    ),
-  );
 }
 
 main(process.argv.slice(2)).then(

@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { destinationOf } from "../../relay/shaping/destination.ts";
 import { Shaper } from "../../relay/shaping/shaper.ts";
 import { warmupCap } from "../../relay/shaping/warmup.ts";
+import { redact } from "../../shared/config/redact.ts";
 import type { Config } from "../../shared/config/schema.ts";
 import type { Rate } from "../../shared/config/units.ts";
 import { MailError } from "../../shared/errors.ts";
@@ -181,28 +182,4 @@ async function warmupOf(deps: AppDeps, entries: readonly PoolEntry[]) {
     });
   }
   return out;
-}
-
-const SECRET_KEY = /pass|secret|hash|privatekey|token|authorization|^key$/i;
-
-/** The config without secrets: passwords, hashes, keys, HTTP headers, credentials inside URLs. */
-export function redact(value: unknown, key = ""): unknown {
-  if (typeof value === "string") {
-    if (SECRET_KEY.test(key)) return "(hidden)";
-    // user:password@ in a connection URL (MongoDB, Redis)
-    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/\s]+@/i, "$1(hidden)@");
-  }
-  if (Array.isArray(value)) return value.map((v) => redact(v, key));
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [
-        k,
-        // Extra HTTP headers of a delivery route carry bearer tokens more often than not.
-        k === "headers" && v && typeof v === "object" && !Array.isArray(v)
-          ? Object.fromEntries(Object.keys(v).map((h) => [h, "(hidden)"]))
-          : redact(v, k),
-      ]),
-    );
-  }
-  return value;
 }

@@ -18,8 +18,8 @@ export interface ProcessWorld {
   smtpPort: number;
   apiPort: number;
   apiUrl: string;
-  /** Starts `zonerelay start` on this world's config; resolves once it listens. */
-  spawn(): Promise<RelayProcess>;
+  /** Starts `zonerelay start` on this world's config; resolves once it listens. `keepLogs` collects its output. */
+  spawn(opts?: { keepLogs?: boolean }): Promise<RelayProcess>;
   /** Every file under the spool directory (bodies `*.eml`, bodies being written `*.tmp`). */
   spoolFiles(): string[];
   close(): Promise<void>;
@@ -62,7 +62,7 @@ export async function startProcessWorld(
     smtpPort,
     apiPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
-    spawn: () => spawnRelay(configFile, smtpPort),
+    spawn: (spawnOpts = {}) => spawnRelay(configFile, smtpPort, spawnOpts),
     spoolFiles() {
       if (!existsSync(spoolDir)) return [];
       return readdirSync(spoolDir, { recursive: true, withFileTypes: true })

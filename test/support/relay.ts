@@ -111,16 +111,26 @@ export interface RelayProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Peak resident set size in KiB (VmHWM) of the process so far. */
   peakRssKb(): number;
+  /** Everything the process wrote to stdout (its JSON log lines) and stderr, with `keepLogs`. */
+  output(): string;
 }
 
-export async function spawnRelay(configFile: string, smtpPort: number): Promise<RelayProcess> {
+export async function spawnRelay(
+  configFile: string,
+  smtpPort: number,
+  opts: { keepLogs?: boolean } = {},
+): Promise<RelayProcess> {
   const child = spawn(process.execPath, ["scripts/zonerelay.mjs", "start", "--config", configFile], {
     cwd: join(import.meta.dirname, "../.."),
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", opts.keepLogs ? "pipe" : "ignore", "pipe"],
   });
   let stderr = "";
   child.stderr!.on("data", (c) => {
     stderr += c;
+  });
+  let stdout = "";
+  child.stdout?.on("data", (c) => {
+    stdout += c;
   });
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -147,6 +157,7 @@ export async function spawnRelay(configFile: string, smtpPort: number): Promise<
         child.once("exit", () => resolve());
         child.kill(signal);
       }),
+    output: () => stdout + stderr,
     peakRssKb() {
       const status = readFileSync(`/proc/${child.pid}/status`, "utf8");
       return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);

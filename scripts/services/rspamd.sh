@@ -91,11 +91,12 @@ up() {
   rspamd -c "$BASE/rspamd.conf" -u _rspamd -g _rspamd \
     --var=LOCAL_CONFDIR="$BASE/local" --var=RUNDIR="$BASE/run" --var=DBDIR="$BASE/db" --var=LOGDIR="$BASE/log" 9>&- ||
     die "rspamd did not start (see $BASE/log/rspamd.log)"
-  for _ in $(seq 1 100); do
+  # The first start compiles the rules (hyperscan) and may take a while on a fresh machine.
+  for _ in $(seq 1 300); do
     if ping_ok; then return 0; fi
     sleep 0.2
   done
-  die "rspamd did not answer on $ADDR:$PORT within 20 s (see $BASE/log/rspamd.log)"
+  die "rspamd did not answer on $ADDR:$PORT within 60 s (see $BASE/log/rspamd.log)"
 }
 
 down() {

@@ -49,6 +49,7 @@ const RESTART_KEYS = [
   "metrics",
   "dbs",
   "aws",
+  "uploads",
   "plugins",
 ] as const;
 const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;

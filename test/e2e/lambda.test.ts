@@ -3,17 +3,21 @@
 // sent through the upload flow, then a relay on the same S3 + SQS config drains the zone queues into the sink;
 // status is read back through the handler.
 import { generateKeyPairSync } from "node:crypto";
+import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../../functions/auth.ts";
 import { createLambdaApi, type LambdaApi } from "../../functions/lambda.ts";
+import { intakeConfig } from "../../infra/plan/host-config.ts";
 import { parseConfig } from "../../shared/config/load.ts";
 import type { ConfigInput } from "../../shared/config/schema.ts";
 import type { MessageStatus } from "../../shared/domain/envelope.ts";
 import { dnsRecordFor } from "../../shared/mail/dkim/keys.ts";
 import {
+  assertMotoUp,
   createBucket,
   type Emulator,
+  MOTO_ENDPOINT,
   startFauxqs,
   startS3rver,
   TEST_CREDENTIALS,
@@ -34,13 +38,14 @@ let world: World;
 
 /** What the intake and the relay share: backends, zones and DKIM keys — one config, two roles. */
 let shared: ConfigInput;
+let bucket: string;
 
 beforeAll(async () => {
   // The SDK's default credential chain reads these (as a function's role would provide them); s3rver checks them.
   process.env.AWS_ACCESS_KEY_ID = TEST_CREDENTIALS.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = TEST_CREDENTIALS.secretAccessKey;
   [s3, sqs] = await Promise.all([startS3rver(), startFauxqs()]);
-  const bucket = uniqueName("zr-lambda");
+  bucket = uniqueName("zr-lambda");
   await createBucket(testS3(s3.endpoint), bucket);
   shared = {
     hostname: "intake.zonerelay.test",
@@ -210,5 +215,54 @@ describe("the Lambda intake on S3 + SQS, drained by a relay", () => {
       headers: auth,
     });
     expect(res.status).toBe(413);
+  }, 60_000);
+
+  it("runs on the config the stack renders into SSM (infra/plan/host-config.ts), as deployed", async () => {
+    await assertMotoUp(); // SSM Parameter Store, as the function reads it
+    const aws = shared.aws as { queuePrefix: string };
+    const rendered = intakeConfig(
+      { hostname: shared.hostname, zones: shared.zones, log: { level: process.env.TEST_LOG_LEVEL ?? "silent" } },
+      {
+        region: "us-east-1",
+        bucket,
+        queuePrefix: aws.queuePrefix,
+        apiKeys: [{ id: "deployed", hash: `sha256:${sha256Hex(API_KEY)}` }],
+        dkimKeys: (shared.dkim as { keys: unknown[] }).keys,
+      },
+    );
+    const ssm = new SSMClient({ region: "us-east-1", endpoint: MOTO_ENDPOINT, credentials: TEST_CREDENTIALS });
+    const name = `/zonerelay/${uniqueName("e2e")}/intake`;
+    await ssm.send(new PutParameterCommand({ Name: name, Type: "SecureString", Value: JSON.stringify(rendered) }));
+    // What infra/intake.ts sets, plus the emulators' endpoints (the rendered config names real AWS).
+    const env = {
+      AWS_REGION: "us-east-1", // Lambda's runtime sets it
+      ZONERELAY_CONFIG_PARAMETER: name,
+      AWS_ENDPOINT_URL_SSM: MOTO_ENDPOINT,
+      ZONERELAY__aws__s3Endpoint: s3.endpoint,
+      ZONERELAY__aws__sqsEndpoint: sqs.endpoint,
+    };
+    const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    let deployed: LambdaApi | undefined;
+    try {
+      deployed = await createLambdaApi({ logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }) });
+      const res = await invokeUrl(deployed.handler, {
+        method: "POST",
+        path: "/v1/messages",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ from: "app@sender.test", to: "deployed@a.test", subject: "Deployed", text: "x" }),
+      });
+      expect(res.status).toBe(202);
+      const status = await waitDelivered(res.json<{ id: string }>().id, 1);
+      expect((status as MessageStatus & { source: { user: string } }).source.user).toBe("deployed");
+    } finally {
+      for (const [key, value] of Object.entries(before)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await deployed?.close();
+      await ssm.send(new DeleteParameterCommand({ Name: name })).catch(() => {});
+      ssm.destroy();
+    }
   }, 60_000);
 });

@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { LAMBDA_EXTERNALS } from "../infra/plan/bundle.ts";
 
 const RUNS = Number(process.argv[2] ?? 5);
 const root = resolve(import.meta.dirname, "..");
@@ -25,18 +26,8 @@ try {
     outdir: out,
     minify: true,
     logLevel: "error",
-    // Native or optional modules never loaded on the S3 + SQS path (SQLite queue, MongoDB's optional peers).
-    external: [
-      "better-sqlite3",
-      "kerberos",
-      "snappy",
-      "@mongodb-js/zstd",
-      "mongodb-client-encryption",
-      "aws4",
-      "socks",
-      "gcp-metadata",
-      "@aws-sdk/credential-providers",
-    ],
+    // As infra/intake.ts bundles it: modules never loaded on the S3 + SQS path stay out.
+    external: LAMBDA_EXTERNALS,
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   // The web admin reads its assets beside the module; infra/intake.ts copies them into the function the same way.

@@ -2,6 +2,7 @@
 // Its config comes from the SecureString parameter infra/configs.ts renders (read on the first invocation).
 import type { Configs } from "./configs.ts";
 import type { Network } from "./network.ts";
+import { LAMBDA_EXTERNALS } from "./plan/bundle.ts";
 import type { StackPlan } from "./plan/index.ts";
 import type { ZoneQueues } from "./queues.ts";
 import type { Storage } from "./storage.ts";
@@ -20,10 +21,17 @@ export function intake(
     timeout: "2 minutes",
     url: true,
     environment: { ZONERELAY_CONFIG_PARAMETER: deps.configs.intake.name, LOG_LEVEL: "info" },
-    // The web admin's page assets are read beside the bundled module.
-    copyFiles: [{ from: "functions/admin/assets", to: "functions/assets" }],
-    // Loaded only by a local (SQLite) queue or when plugins are configured; never on this path.
-    nodejs: { esbuild: { external: ["better-sqlite3", "mongodb", "kerberos", "snappy", "@mongodb-js/zstd"] } },
+    // The web admin reads its page assets beside the module that holds it (the handler or a chunk next to it).
+    copyFiles: [
+      { from: "functions/admin/assets", to: "functions/assets" },
+      { from: "functions/admin/assets", to: "assets" },
+    ],
+    nodejs: {
+      // Lazy imports stay lazy only as chunks: without splitting, esbuild would hoist the imports of the
+      // external modules below to the top of one file and every cold start would load (and miss) them.
+      splitting: true,
+      esbuild: { external: LAMBDA_EXTERNALS },
+    },
     permissions: [
       {
         actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],

@@ -112,16 +112,22 @@ export function relayHosts(
   const ami = aws.ssm.getParameterOutput({
     name: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
   }).value;
-  const userData = $resolve([net.region, storage.releases.name, release.key]).apply(([region, bucket, key]) =>
-    Buffer.from(
-      relayUserData({
-        stage: plan.stage,
-        region,
-        releaseBucket: bucket,
-        releaseKey: key,
-        parameterPrefix: deps.configs.prefix,
-      }),
-    ).toString("base64"),
+  // The release's ETag and the configs' versions are part of the boot script, so a new release or a changed config
+  // makes a new launch template version, and the instance refresh below rolls the hosts onto it.
+  const versions = $resolve(deps.configs.relays.map((p) => p.version)).apply((v) => v.join(","));
+  const revision = $interpolate`release ${release.etag}, configs ${versions}`;
+  const userData = $resolve([net.region, storage.releases.name, release.key, revision]).apply(
+    ([region, bucket, key, rev]) =>
+      Buffer.from(
+        relayUserData({
+          stage: plan.stage,
+          region,
+          releaseBucket: bucket,
+          releaseKey: key,
+          parameterPrefix: deps.configs.prefix,
+          revision: rev,
+        }),
+      ).toString("base64"),
   );
   const template = new aws.ec2.LaunchTemplate("RelayTemplate", {
     imageId: ami,
@@ -133,17 +139,17 @@ export function relayHosts(
     tagSpecifications: [
       { resourceType: "instance", tags: { ...tags, Name: `zonerelay-${plan.stage}`, "zonerelay:role": "relay" } },
     ],
-    // A new release (or config) rolls the hosts: see the group's instance refresh below.
     updateDefaultVersion: true,
   });
   const group = new aws.autoscaling.Group("RelayGroup", {
     minSize: plan.stack.relayHosts.min,
     maxSize: plan.stack.relayHosts.max,
     vpcZoneIdentifiers: [net.relaySubnet.id],
-    launchTemplate: { id: template.id, version: "$Latest" },
+    launchTemplate: { id: template.id, version: $interpolate`${template.latestVersion}` },
     healthCheckType: "EC2",
     // Scale-in sends SIGTERM: the relay finishes deliveries in flight and gives its leases back (≤ 60 s).
     defaultInstanceWarmup: 300,
+    // A new template version (release or config changed) replaces the hosts one by one.
     instanceRefresh: { strategy: "Rolling", preferences: { minHealthyPercentage: 50 } },
     tags: [{ key: "zonerelay:stage", value: plan.stage, propagateAtLaunch: true }],
   });

@@ -10,6 +10,8 @@ export interface UserDataInput {
   releaseKey: string;
   /** SSM path prefix of the slot configs: `<prefix>/relay/slot-<n>`. */
   parameterPrefix: string;
+  /** What this boot script installs (release and config versions): a change makes a new script, so new hosts. */
+  revision?: string;
 }
 
 /** The tag that marks a slot's network interface (value: the stage) and the one that numbers it. */
@@ -19,6 +21,7 @@ export const SLOT_INDEX_TAG = "zonerelay:slot";
 export function relayUserData(input: UserDataInput): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return `#!/bin/bash
+# zonerelay ${input.stage}: ${(input.revision ?? "").replace(/\n/g, " ")}
 set -euo pipefail
 export AWS_DEFAULT_REGION=${q(input.region)}
 dnf install -y nodejs20 nodejs20-npm unzip gcc-c++ make python3

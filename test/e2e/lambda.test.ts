@@ -137,6 +137,18 @@ describe("the Lambda intake on S3 + SQS, drained by a relay", () => {
     });
     const got = world.sink.messages.filter((m) => m.raw.toString().includes("Subject: From Lambda"));
     expect(got.map((m) => m.to[0]).sort()).toEqual(["one@a.test", "two@b.test"]);
+
+    // A raw message arrives base64-encoded in the event (not a text type for function URLs).
+    const raw = await invokeUrl(lambda.handler, {
+      method: "POST",
+      path: "/v1/messages/raw?from=app@sender.test&to=three@a.test",
+      headers: { ...auth, "content-type": "message/rfc822" },
+      body: "From: app@sender.test\r\nSubject: Raw via Lambda\r\n\r\nÜmlaut body\r\n",
+    });
+    expect(raw.status).toBe(202);
+    await waitDelivered(raw.json<{ id: string }>().id, 1);
+    const rawGot = world.sink.messages.find((m) => m.to[0] === "three@a.test")!;
+    expect(rawGot.raw.toString("utf8")).toMatch(/^Subject: Raw via Lambda\r\n(.+\r\n)*\r\nÜmlaut body\r\n$/m);
   }, 60_000);
 
   it("takes a message over 6 MB through the upload flow, with the same headers, limits and DKIM as any other", async () => {

@@ -3,7 +3,10 @@
 import { randomUUID } from "node:crypto";
 import type { LambdaHandler } from "../../functions/lambda.ts";
 
-/** Function URLs and API Gateway refuse a request payload above 6 MB (6,291,556 bytes) without invoking. */
+/**
+ * Function URLs and API Gateway refuse an invocation payload above 6 MB (6,291,556 bytes) without invoking; a
+ * binary body counts base64-encoded, so a message/rfc822 body is refused from about 4.5 MB.
+ */
 export const LAMBDA_PAYLOAD_LIMIT = 6_291_556;
 
 export interface UrlResponse {
@@ -13,7 +16,8 @@ export interface UrlResponse {
   json<T = unknown>(): T;
 }
 
-const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml)|message\/rfc822)/;
+/** Content types a function URL passes as text; every other body arrives base64-encoded (isBase64Encoded). */
+const TEXTUAL = /^(text\/|application\/(json|problem\+json|xml|x-www-form-urlencoded))/;
 
 /** One request to the function URL `https://<id>.lambda-url.<region>.on.aws` as the given client address. */
 export async function invokeUrl(
@@ -24,15 +28,16 @@ export async function invokeUrl(
   const url = new URL(request.path, "https://fn1234.lambda-url.us-east-1.on.aws");
   const headers: Record<string, string> = { host: url.host, ...lower(request.headers ?? {}) };
   const raw = request.body === undefined ? undefined : Buffer.from(request.body);
-  if (raw && raw.length > LAMBDA_PAYLOAD_LIMIT) {
+  // Function URLs pass text bodies as they are and anything else base64-encoded.
+  const binary = raw !== undefined && !TEXTUAL.test(headers["content-type"] ?? "");
+  const encoded = raw === undefined ? null : raw.toString(binary ? "base64" : "utf8");
+  if (encoded !== null && Buffer.byteLength(encoded) > LAMBDA_PAYLOAD_LIMIT) {
     return response(
       413,
       { "content-type": "application/json" },
       '{"Message":"Request must be smaller than 6291556 bytes for the InvokeFunction operation"}',
     );
   }
-  // Function URLs pass text bodies as they are and anything else base64-encoded.
-  const binary = raw !== undefined && !TEXTUAL.test(headers["content-type"] ?? "");
   if (raw) headers["content-length"] = String(raw.length);
   const now = Date.now();
   const event = {
@@ -54,7 +59,7 @@ export async function invokeUrl(
       time: new Date(now).toUTCString(),
       timeEpoch: now,
     },
-    body: raw === undefined ? null : raw.toString(binary ? "base64" : "utf8"),
+    body: encoded,
     isBase64Encoded: binary,
   };
   const result = await handler(event as never, { awsRequestId: event.requestContext.requestId } as never);

@@ -80,6 +80,9 @@ export async function startSmtpIntake(args: {
     hideENHANCEDSTATUSCODES: false, // RFC 2034: every reply carries one (ours from shared/errors.ts)
     hideDSN: true, // not implemented: never advertise what we would ignore
     hideREQUIRETLS: true,
+    // The client's reverse DNS name is used nowhere (Received names the HELO and the IP); looking it up cost a DNS
+    // query per connection, and up to 1.5 s each while the resolver is slow.
+    disableReverseLookup: true,
     ...(iface.tls ? { key: readFileSync(iface.tls.key), cert: readFileSync(iface.tls.cert) } : {}),
     logger: false,
 
@@ -209,6 +212,7 @@ export async function startSmtpIntake(args: {
     },
   });
 
+  greetAtOnce(server);
   if (args.plugins) attachPluginHooks(server, { name, plugins: args.plugins, refuse });
   server.on("error", (err) => log.error({ err }, "smtp server error"));
   await new Promise<void>((resolve, reject) => {
@@ -224,5 +228,40 @@ export async function startSmtpIntake(args: {
     name,
     port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The private parts of smtp-server's connection that greetAtOnce uses (the version is pinned by package-lock.json). */
+interface ServerConnection {
+  _server: { options: { maxClients?: number }; connections: Set<unknown> };
+  name: string;
+  init(): void;
+  _setListeners(ready: () => void): void;
+  connectionReady(): void;
+  send(code: number, text: string, context?: unknown): void;
+}
+
+/**
+ * smtp-server holds every greeting for 100 ms to catch clients that talk too soon — a spambot tell at an MX. Our
+ * clients are our own applications (allow-listed networks or AUTH), and with one message per connection that pause
+ * alone capped intake at sessions / 0.1 s (200 msg/s from 20 parallel clients). Here the greeting goes out as soon as
+ * the socket is set up, so early talkers are no longer told apart: intake is a relay for known clients, not an MX.
+ * smtp-server's connect() registers each new connection in `connections` right before calling its init(), so that
+ * is where init is swapped for smtp-server 3.21's own steps without the timer.
+ */
+function greetAtOnce(server: SMTPServer) {
+  const connections = (server as unknown as { connections: Set<ServerConnection> }).connections;
+  const add = connections.add;
+  connections.add = function (this: Set<ServerConnection>, connection: ServerConnection) {
+    connection.init = () =>
+      connection._setListeners(() => {
+        const { options, connections: open } = connection._server;
+        if (options.maxClients && open.size > options.maxClients) {
+          connection.send(421, `${connection.name} Too many connected clients, try again in a moment`, false);
+          return;
+        }
+        connection.connectionReady();
+      });
+    return add.call(this, connection);
   };
 }

@@ -110,6 +110,7 @@ export const OPENAPI = {
       post: {
         tags: ["messages"],
         summary: "Submit a message as JSON",
+        description: 'Or `{ "upload": "<id>" }` alone: the JSON document was uploaded first (POST /v1/uploads).',
         parameters: [
           {
             name: "Idempotency-Key",

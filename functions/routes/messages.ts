@@ -47,7 +47,7 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
       ...zoneOf(c, request.zone),
       ...(notBefore === undefined ? {} : { notBefore }),
     });
-    if (upload.id) await discardUpload(c, deps, upload.id);
+    if (upload.id) await discardUpload(c, deps, upload.id, result);
     return accepted(c, result);
   });
 
@@ -66,7 +66,7 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
       ...zoneOf(c, c.req.query("zone")),
       ...(notBefore === undefined ? {} : { notBefore }),
     });
-    if (uploadId !== undefined) await discardUpload(c, deps, uploadId);
+    if (uploadId !== undefined) await discardUpload(c, deps, uploadId, result);
     return accepted(c, result);
   });
 
@@ -108,8 +108,13 @@ async function openUpload(c: Context<ApiEnv>, deps: AppDeps, id: string, limit: 
   }
 }
 
-/** A submitted upload is a stored body now; the staged copy goes (a lifecycle rule or sweep catches a failure). */
-async function discardUpload(c: Context<ApiEnv>, deps: AppDeps, id: string) {
+/**
+ * A submitted upload is a stored body now; the staged copy goes (a lifecycle rule or sweep catches a failure).
+ * With an Idempotency-Key it stays until it expires: a client that lost our answer retries with the same key and
+ * the same upload, and must get the first answer, not a 404.
+ */
+async function discardUpload(c: Context<ApiEnv>, deps: AppDeps, id: string, result: SubmitResult) {
+  if (c.req.header("idempotency-key") !== undefined || result.duplicate) return;
   await deps.uploads?.delete(c.get("caller").keyId, id).catch((err) => {
     deps.logger.warn({ err, upload: id }, "could not remove a submitted upload; it expires by itself");
   });

@@ -59,6 +59,21 @@ describe("the upload flow (fs store: URLs served by the API itself)", () => {
     expect(again.status).toBe(404);
   });
 
+  it("keeps an upload submitted with an Idempotency-Key, so a retry gets the first answer", async () => {
+    const target = await newUpload();
+    expect((await put(target, message)).status).toBe(200);
+    const submit = () =>
+      api.app.request(`/v1/messages/raw?upload=${target.id}&from=shop@sender.test&to=ann@one.test`, {
+        method: "POST",
+        headers: { ...bearer(KEYS.full), "idempotency-key": "order-1" },
+      });
+    const first = await submit();
+    expect(first.status).toBe(202);
+    const again = await submit();
+    expect(again.status).toBe(200);
+    expect((await again.json()).id).toBe((await first.json()).id);
+  });
+
   it("takes a JSON request document by upload", async () => {
     const target = await newUpload({ contentType: "application/json" });
     const doc = { from: "shop@sender.test", to: "ann@one.test", subject: "By upload", text: "hello" };

@@ -1,10 +1,14 @@
 // kill -9 of the relay process at the worst moments: during DATA, during a large store write, right after 250,
 // during delivery, and at random points under load. After a restart every acknowledged message is delivered, no
 // half message is ever queued or sent, and only the deliveries in flight at the kill may arrive twice.
+import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
+import type { ConfigInput } from "../../shared/config/schema.ts";
+import { connectMongo, MONGO_URL } from "../support/mongo.ts";
 import { type ProcessWorld, startProcessWorld, waitFor } from "../support/process-world.ts";
+import { REDIS_URL } from "../support/redis.ts";
 import type { RelayProcess } from "../support/relay.ts";
 import type { SinkMessage } from "../support/smtp-sink.ts";
 import { smtpTalk } from "../support/smtp-talk.ts";
@@ -135,74 +139,104 @@ describe("crash safety (kill -9 of the relay process)", () => {
     expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
   });
 
-  it("at random points under load (seeded): no acknowledged message lost, none truncated, few duplicates", async () => {
-    const seed = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const random = mulberry32(seed);
-    const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 8);
-    const CONNECTIONS = 2;
-    world = await startProcessWorld({
-      sink: { dataDelayMs: 30 },
-      relay: { zones: { default: { connections: CONNECTIONS } } },
-    });
-    const sent = new Map<string, { lines: number; acked: boolean }>();
-    let next = 0;
-    const kills: number[] = [];
-    const w = world;
+  it("at random points under load, embedded (fs + SQLite): nothing acknowledged lost, none truncated", async () => {
+    await killAtRandom("embedded", {}, 8);
+  }, 300_000);
 
+  it("at random points under load, MongoDB (queue + GridFS) + Redis: nothing acknowledged lost, none truncated", async () => {
+    const dbName = `zr_crash_${randomBytes(4).toString("hex")}`;
+    const url = new URL(MONGO_URL);
+    url.pathname = `/${dbName}`;
     try {
-      for (let iteration = 0; iteration < ITERATIONS; iteration++) {
-        relay = await w.spawn();
-        let stop = false;
-        const client = async () => {
-          while (!stop) {
-            const token = `m${next++}`;
-            // Mostly small messages; now and then one of a few MB, so kills also land in long store writes.
-            const lines = random() < 0.15 ? 20_000 + Math.floor(random() * 40_000) : 1 + Math.floor(random() * 200);
-            sent.set(token, { lines, acked: false });
-            try {
-              await sendSmtp(w.smtpPort, { from: "app@sender.test", to: [`${token}@a.test`] }, messageOf(token, lines));
-              sent.get(token)!.acked = true;
-            } catch {
-              if (stop) return; // the kill
-              await new Promise((r) => setTimeout(r, 50));
-            }
-          }
-        };
-        const clients = [client(), client(), client()];
-        const killAfter = 100 + Math.floor(random() * 1900);
-        kills.push(killAfter);
-        await new Promise((r) => setTimeout(r, killAfter));
-        await relay.kill("SIGKILL");
-        stop = true;
-        await Promise.all(clients);
-      }
-
-      relay = await w.spawn();
-      const acked = [...sent].filter(([, s]) => s.acked).map(([t]) => t);
-      const delivered = () => new Set(w.sink.messages.flatMap((m) => m.to.map((to) => to.split("@")[0]!)));
-      await waitFor(() => acked.every((t) => delivered().has(t)), "every acknowledged message at the sink", 90_000);
-      await waitFor(async () => (await waiting(w.apiUrl)) === 0, "an empty queue", 60_000);
-
-      for (const m of w.sink.messages) checkComplete(m, sent);
-      const counts = new Map<string, number>();
-      for (const m of w.sink.messages) for (const to of m.to) counts.set(to, (counts.get(to) ?? 0) + 1);
-      const duplicates = [...counts.values()].reduce((n, c) => n + c - 1, 0);
-      // Each kill can repeat at most the deliveries its senders had in flight.
-      expect(duplicates).toBeLessThanOrEqual(ITERATIONS * CONNECTIONS);
-      expect(w.spoolFiles().filter((f) => f.endsWith(".tmp"))).toEqual([]);
-      expect(acked.length).toBeGreaterThan(ITERATIONS);
-      console.log(
-        `[crash-safety] seed ${seed}: ${ITERATIONS} kills, ${sent.size} sent, ${acked.length} acknowledged, ` +
-          `${w.sink.messages.length} delivered, ${duplicates} duplicates`,
+      await killAtRandom(
+        "mongo",
+        {
+          // A killed host's leases come back when they expire (a MongoDB queue has many owners).
+          queue: { backend: "mongo", leaseTime: "3s" },
+          dbs: { mongo: url.toString(), redis: REDIS_URL, redisPrefix: `${dbName}:` },
+        },
+        4,
       );
-    } catch (err) {
-      (err as Error).message =
-        `${(err as Error).message}\n[crash-safety] seed ${seed} (rerun with CRASH_SEED=${seed}), kills after ` +
-        `${kills.join(", ")} ms, ${sent.size} sent`;
-      throw err;
+    } finally {
+      const client = await connectMongo();
+      await client.db(dbName).dropDatabase();
+      await client.close();
     }
   }, 300_000);
 });
+
+/**
+ * Kills the relay at seeded random points while three clients send (mostly small, sometimes multi-MB messages),
+ * restarts it each time, and finally checks: every acknowledged message delivered, every delivered message whole,
+ * duplicates only as many as deliveries can be in flight at the kills.
+ */
+async function killAtRandom(label: string, over: ConfigInput, iterations: number) {
+  const seed = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+  const random = mulberry32(seed);
+  const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? iterations);
+  const CONNECTIONS = 2;
+  world = await startProcessWorld({
+    sink: { dataDelayMs: 30 },
+    relay: { ...over, zones: { default: { connections: CONNECTIONS } } },
+  });
+  const sent = new Map<string, { lines: number; acked: boolean }>();
+  let next = 0;
+  const kills: number[] = [];
+  const w = world;
+
+  try {
+    for (let iteration = 0; iteration < ITERATIONS; iteration++) {
+      relay = await w.spawn();
+      let stop = false;
+      const client = async () => {
+        while (!stop) {
+          const token = `m${next++}`;
+          // Mostly small messages; now and then one of a few MB, so kills also land in long store writes.
+          const lines = random() < 0.15 ? 20_000 + Math.floor(random() * 40_000) : 1 + Math.floor(random() * 200);
+          sent.set(token, { lines, acked: false });
+          try {
+            await sendSmtp(w.smtpPort, { from: "app@sender.test", to: [`${token}@a.test`] }, messageOf(token, lines));
+            sent.get(token)!.acked = true;
+          } catch {
+            if (stop) return; // the kill
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      };
+      const clients = [client(), client(), client()];
+      const killAfter = 100 + Math.floor(random() * 1900);
+      kills.push(killAfter);
+      await new Promise((r) => setTimeout(r, killAfter));
+      await relay.kill("SIGKILL");
+      stop = true;
+      await Promise.all(clients);
+    }
+
+    relay = await w.spawn();
+    const acked = [...sent].filter(([, s]) => s.acked).map(([t]) => t);
+    const delivered = () => new Set(w.sink.messages.flatMap((m) => m.to.map((to) => to.split("@")[0]!)));
+    await waitFor(() => acked.every((t) => delivered().has(t)), "every acknowledged message at the sink", 90_000);
+    await waitFor(async () => (await waiting(w.apiUrl)) === 0, "an empty queue", 60_000);
+
+    for (const m of w.sink.messages) checkComplete(m, sent);
+    const counts = new Map<string, number>();
+    for (const m of w.sink.messages) for (const to of m.to) counts.set(to, (counts.get(to) ?? 0) + 1);
+    const duplicates = [...counts.values()].reduce((n, c) => n + c - 1, 0);
+    // Each kill can repeat at most the deliveries its senders had in flight.
+    expect(duplicates).toBeLessThanOrEqual(ITERATIONS * CONNECTIONS);
+    expect(w.spoolFiles().filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(acked.length).toBeGreaterThan(ITERATIONS);
+    console.log(
+      `[crash-safety] ${label} seed ${seed}: ${ITERATIONS} kills, ${sent.size} sent, ${acked.length} acknowledged, ` +
+        `${w.sink.messages.length} delivered, ${duplicates} duplicates`,
+    );
+  } catch (err) {
+    (err as Error).message =
+      `${(err as Error).message}\n[crash-safety] ${label} seed ${seed} (rerun with CRASH_SEED=${seed}), kills after ` +
+      `${kills.join(", ")} ms, ${sent.size} sent`;
+    throw err;
+  }
+}
 
 /** A message whose every line names it, ending in a trailer that says how many lines came before. */
 function messageOf(token: string, lines: number): Buffer {

@@ -33,7 +33,11 @@ const targets: Target[] = [
     async open() {
       const dir = mkdtempSync(join(tmpdir(), "zr-bench-q-"));
       const queue = createLocalQueue({ path: join(dir, "q.sqlite") });
-      return { queue, close: async () => (await queue.close(), rmSync(dir, { recursive: true, force: true })) };
+      const close = async () => {
+        await queue.close();
+        rmSync(dir, { recursive: true, force: true });
+      };
+      return { queue, close };
     },
   },
   {
@@ -42,7 +46,12 @@ const targets: Target[] = [
       const client = await new MongoClient(MONGO_URL, { serverSelectionTimeoutMS: 5_000 }).connect();
       const db = client.db(`zr_bench_${randomBytes(4).toString("hex")}`);
       const queue = await createMongoQueue({ db });
-      return { queue, close: async () => (await queue.close(), await db.dropDatabase(), await client.close()) };
+      const close = async () => {
+        await queue.close();
+        await db.dropDatabase();
+        await client.close();
+      };
+      return { queue, close };
     },
   },
   {
@@ -55,7 +64,12 @@ const targets: Target[] = [
       const bucket = `zr-bench-${randomBytes(4).toString("hex")}`;
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
       const queue = createSqsQueue({ sqs, s3, statusBucket: bucket, queuePrefix: bucket });
-      return { queue, close: async () => (await queue.close(), s3.destroy(), sqs.destroy()) };
+      const close = async () => {
+        await queue.close();
+        s3.destroy();
+        sqs.destroy();
+      };
+      return { queue, close };
     },
   },
 ];

@@ -305,7 +305,10 @@ const outboundTls = z
           .describe("Count TLS sessions per destination and send daily TLS-RPT reports (RFC 8460) where asked."),
         organizationName: z.string().optional().describe("organization-name of reports (default: hostname)."),
         contactInfo: z.string().optional().describe("contact-info of reports (default: the `from` address)."),
-        from: z.string().optional().describe("From address of reports sent by mail (default: tlsrpt-noreply@hostname)."),
+        from: z
+          .string()
+          .optional()
+          .describe("From address of reports sent by mail (default: tlsrpt-noreply@hostname)."),
         via: z
           .array(z.enum(["mailto", "https"]))
           .default(["mailto", "https"])

@@ -93,7 +93,7 @@ function localPart(address: string): string {
   return (at < 0 ? address : address.slice(0, at)).toLowerCase();
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find bytes outside ASCII
+// Bytes outside ASCII (the check for SMTPUTF8).
 const NON_ASCII = /[^\x00-\x7f]/;
 
 interface Waiter {

@@ -234,9 +234,10 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     } finally {
       db.pragma("synchronous = NORMAL");
     }
-    outcomes.forEach((o, i) =>
-      "ok" in o ? group[i]!.resolve(o.ok as Awaited<ReturnType<Queue["enqueue"]>>) : group[i]!.reject(o.err),
-    );
+    for (const [i, o] of outcomes.entries()) {
+      if ("ok" in o) group[i]!.resolve(o.ok as Awaited<ReturnType<Queue["enqueue"]>>);
+      else group[i]!.reject(o.err);
+    }
   }
 
   const enqueueTx = db.transaction(

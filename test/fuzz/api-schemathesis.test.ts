@@ -3,7 +3,9 @@
 // and the web admin on. No request may crash the relay or earn a 5xx, every response must carry the documented
 // content type and match its documented schema. SCHEMATHESIS_SEED replays a run; its seed is printed on failure.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey, hashPassword } from "../../shared/auth/password.ts";
 import { startTestRelay, type TestRelay } from "../support/relay.ts";
@@ -26,11 +28,18 @@ afterAll(async () => {
 });
 
 /** Runs schemathesis without blocking this process: the relay under test lives in it. */
-function run(args: string[]): Promise<{ code: number | null; output: string }> {
+function run(args: string[], work: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(ST, args, {
-      cwd: import.meta.dirname,
-      env: { ...process.env, SCHEMATHESIS_HOOKS: "schemathesis_hooks", PYTHONPATH: import.meta.dirname, NO_COLOR: "1" },
+      // schemathesis keeps a cache in its working directory: a temp one, never the repository.
+      cwd: work,
+      env: {
+        ...process.env,
+        SCHEMATHESIS_HOOKS: "schemathesis_hooks",
+        PYTHONPATH: import.meta.dirname,
+        PYTHONDONTWRITEBYTECODE: "1",
+        NO_COLOR: "1",
+      },
     });
     let output = "";
     child.stdout.on("data", (d) => {
@@ -60,7 +69,8 @@ describe("HTTP API fuzzing (schemathesis)", () => {
       "1",
       ...(process.env.SCHEMATHESIS_SEED ? ["--seed", process.env.SCHEMATHESIS_SEED] : []),
     ];
-    const { code, output } = await run(args);
+    const work = mkdtempSync(join(tmpdir(), "zr-schemathesis-"));
+    const { code, output } = await run(args, work).finally(() => rmSync(work, { recursive: true, force: true }));
     const summary = output.slice(output.lastIndexOf("SUMMARY"));
     console.log(`[schemathesis] ${/Test cases:\s*\n\s*(.*)/.exec(summary)?.[1] ?? "no summary"}`);
     expect(code, `schemathesis ${args.join(" ")}\n${output.slice(-6000)}`).toBe(0);

@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { text } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import { createFsBodyStore } from "../../shared/adapters/body-store/fs.ts";
 import { describeBodyStoreContract } from "./body-store-contract.ts";
@@ -36,6 +38,22 @@ describe("fs body store after a crash", () => {
       utimesSync(live, old, old);
       await ids(store.list());
       expect(existsSync(live)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("fs body store spool buckets", () => {
+  it("makes a bucket directory again when it was removed while the store is open", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
+    try {
+      const store = await createFsBodyStore({ dir });
+      await store.put("0000000000aaab", Readable.from([Buffer.from("one")]));
+      rmSync(join(dir, "ab"), { recursive: true }); // an operator's cleanup behind the relay's back
+      await store.put("0000000001aaab", Readable.from([Buffer.from("two")]));
+      expect(await text(await store.get("0000000001aaab"))).toBe("two");
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,7 +1,7 @@
 // The message as it leaves: the stored header block after the plugins' send-time changes (headers added after
 // intake, sender:headers) with DKIM-Signature fields on top, made from the body hashes intake stored; then the
 // stored body, streamed. Everything is decided before MAIL FROM, so a plugin's refusal never cuts a DATA short.
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
 import type { BodyCanonicalization, DkimBodyHashes } from "../../shared/mail/dkim/body-hash.ts";
@@ -27,6 +27,11 @@ export interface Outgoing {
 }
 
 const MAX_HEADER_BYTES = 1024 * 1024;
+/**
+ * A message up to this size is read once, into memory, when its header block is needed: one read serves the
+ * signature and the DATA (a file store spends an open, reads and a close on each). At most one per lane.
+ */
+const READ_ONCE_MAX = 256 * 1024;
 
 /**
  * Prepares one delivery's message. `transportDomain` is the EHLO name (signTransportDomain), `extraKeys` come from
@@ -43,8 +48,10 @@ export async function prepareOutgoing(
   if (configured.length === 0 && extraKeys.length === 0 && !editsHeaders) {
     return { open: () => deps.bodyStore.get(d.message.bodyId) };
   }
-  let block = await readHeaderBlock(deps.bodyStore, d.message.bodyId);
+  const whole = d.message.size <= READ_ONCE_MAX ? await readWhole(deps.bodyStore, d.message.bodyId) : undefined;
+  let block = whole ? headerBlockOf(whole) : await readHeaderBlock(deps.bodyStore, d.message.bodyId);
   if (block === undefined) return { open: () => deps.bodyStore.get(d.message.bodyId) }; // no header end: as is
+  const cut = block.length; // bytes: the block is a "binary" string
   if (editsHeaders) {
     const editor = new HeaderEditor(Buffer.from(block, "latin1").toString("utf8"));
     for (const line of [...(d.message.extraHeaders ?? [])].reverse()) {
@@ -56,6 +63,11 @@ export async function prepareOutgoing(
   }
   const signatures = await sign(d, deps, block, transportDomain, extraKeys);
   const head = signatures + block;
+  if (whole) {
+    // The same cut HeaderRewriter makes: the stored header block replaced, the blank line and body as stored.
+    const message = Buffer.concat([Buffer.from(head, "latin1"), whole.subarray(cut)]);
+    return { open: async () => Readable.from([message], { objectMode: false }) };
+  }
   return {
     async open() {
       const out = new HeaderRewriter(() => head);
@@ -91,6 +103,21 @@ async function sign(
     now: new Date(deps.clock.now()),
     ...(setup?.options.expiresIn ? { expiresIn: setup.options.expiresIn } : {}),
   });
+}
+
+/** A stored body of known small size, whole. */
+async function readWhole(store: BodyStore, bodyId: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.get(bodyId)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The header block of a whole message, as readHeaderBlock finds it in a stream. */
+function headerBlockOf(message: Buffer): string | undefined {
+  if (message[0] === 0x0d && message[1] === 0x0a) return "";
+  const end = message.indexOf("\r\n\r\n");
+  if (end !== -1) return message.subarray(0, end + 2).toString("latin1");
+  return message.length > MAX_HEADER_BYTES ? undefined : message.toString("latin1");
 }
 
 /** The stored header block ("binary" string, without the blank line), or undefined when it does not end in time. */

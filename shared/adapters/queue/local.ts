@@ -384,6 +384,8 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     ops: createLocalQueueOps(db, guarded, clock),
 
     close: async () => {
+      // Idempotent: a second close (e.g. a test's teardown after the test closed it) does nothing.
+      if (!db.open) return;
       await walSync.close();
       db.close();
     },

@@ -53,6 +53,17 @@ export interface AttemptResult {
 const NON_ASCII = /[^\x00-\x7f]/;
 
 export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Promise<AttemptResult> {
+  return (await attemptDeliveries([d], deps))[0]!;
+}
+
+/**
+ * One SMTP transaction for deliveries of one message to one domain, a RCPT TO each (RFC 5321 §3.3), so the body
+ * is read, signed and sent once. One outcome per delivery, in order: a recipient's own refusal (at RCPT, or for a
+ * mailbox name that needs SMTPUTF8) is its own; everything else applies to all. The sender:* hooks see one
+ * delivery, so the lane batches only when no plugin has them.
+ */
+export async function attemptDeliveries(ds: LeasedDelivery[], deps: AttemptDeps): Promise<AttemptResult[]> {
+  const d = ds[0]!;
   const started = deps.clock.now();
   let client: SmtpClient | undefined;
   let cacheKey = "";
@@ -87,44 +98,54 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
     };
     if (deps.plugins) await deps.plugins.run("sender:connect", connected).catch(throwAsReply);
     let from = connected.envelope.from;
-    let to = d.recipient;
+    let tos = ds.map((x) => x.recipient);
     if (!client.supportsSmtpUtf8) {
       // An IDN domain travels as A-labels (RFC 5890 §2.3.2.1) to any server; only a mailbox name that is not ASCII
       // needs SMTPUTF8 — without it the address cannot be delivered (RFC 6531 §3.5), and the bounce says so.
       from = withAsciiDomain(from);
-      to = withAsciiDomain(to);
+      tos = tos.map(withAsciiDomain);
     }
-    if ((NON_ASCII.test(to) || NON_ASCII.test(from)) && !client.supportsSmtpUtf8) {
-      const which = NON_ASCII.test(to) ? `<${d.recipient}>` : `sender <${connected.envelope.from}>`;
-      throw new DeliveryError(
-        `553 5.6.7 ${which}: the mailbox name is not ASCII and ${mxName} does not support SMTPUTF8 (RFC 6531)`,
-        {
-          code: 553,
-          stage: "mail",
-          permanent: true,
-          mx: mxName,
-        },
-      );
+    const needsUtf8 = (address: string, which: string) =>
+      NON_ASCII.test(address) && !client!.supportsSmtpUtf8
+        ? new DeliveryError(
+            `553 5.6.7 ${which}: the mailbox name is not ASCII and ${mxName} does not support SMTPUTF8 (RFC 6531)`,
+            { code: 553, stage: "mail", permanent: true, mx: mxName },
+          )
+        : undefined;
+    const senderRefusal = needsUtf8(from, `sender <${connected.envelope.from}>`);
+    if (senderRefusal) throw senderRefusal;
+    const refusals = ds.map((x, i) => needsUtf8(tos[i]!, `<${x.recipient}>`));
+    if (ds.length === 1 && refusals[0]) throw refusals[0];
+    const sendTo = tos.filter((_, i) => !refusals[i]);
+    let outcomes: (string | DeliveryError)[] = [];
+    if (sendTo.length) {
+      const outgoing = await prepareOutgoing(d, deps, client.options.name, connected.dkimKeys).catch(throwAsReply);
+      try {
+        outcomes = await client.sendEach(from, sendTo, await outgoing.open());
+      } catch (err) {
+        // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
+        if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
+        client.close();
+        client = undefined;
+        ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false, plan));
+        mxName = client.options.host;
+        outcomes = await client.sendEach(from, sendTo, await outgoing.open());
+      }
     }
-    const outgoing = await prepareOutgoing(d, deps, client.options.name, connected.dkimKeys).catch(throwAsReply);
-    let response: string;
-    try {
-      response = await client.send(from, to, await outgoing.open());
-    } catch (err) {
-      // A cached connection the server closed while idle is not the destination's fault: once more, fresh.
-      if (!reused || !(err instanceof DeliveryError) || err.details.code) throw err;
-      client.close();
-      client = undefined;
-      ({ client, key: cacheKey } = await connectToAny(hosts, d.domain, deps, false, plan));
-      mxName = client.options.host;
-      response = await client.send(from, to, await outgoing.open());
-    }
-    deps.cache.put(cacheKey, client);
-    return {
-      outcome: "delivered",
-      status: "2.0.0",
-      attempt: record(d, started, deps, "delivered", response, client, mxName, plan),
-    };
+    // Every recipient refused: the transaction is still open, so RSET before the connection is used again.
+    if (outcomes.every((o) => o instanceof DeliveryError) && !(await client.reset())) client.close();
+    else deps.cache.put(cacheKey, client);
+    const sent = client;
+    let next = 0;
+    return ds.map((x, i) => {
+      const outcome = refusals[i] ?? outcomes[next++]!;
+      if (outcome instanceof DeliveryError) return failed(x, outcome, started, deps, sent, mxName, plan);
+      return {
+        outcome: "delivered",
+        status: "2.0.0",
+        attempt: record(x, started, deps, "delivered", outcome, sent, mxName, plan),
+      };
+    });
   } catch (err) {
     const failure =
       err instanceof DeliveryError ? err : new DeliveryError((err as Error).message, { errorCode: "EINTERNAL" });
@@ -133,33 +154,47 @@ export async function attemptDelivery(d: LeasedDelivery, deps: AttemptDeps): Pro
       if (failure.details.code && (await client.reset())) deps.cache.put(cacheKey, client);
       else client.close();
     }
-    const verdict = classifyReply({
-      text: failure.message,
-      ...(failure.details.code ? { code: failure.details.code } : {}),
-      ...(failure.details.errorCode ? { errorCode: failure.details.errorCode } : {}),
-      ...(failure.details.stage ? { stage: failure.details.stage } : {}),
-    });
-    const permanent = failure.details.permanent === true || verdict.action === "bounce";
-    const response = failure.details.code
-      ? failure.message
-      : `${failure.details.errorCode ?? "error"}: ${failure.message}`;
-    const attempt = record(
-      d,
-      started,
-      deps,
-      permanent ? "bounced" : "deferred",
-      response,
-      client,
-      failure.details.mx ?? mxName,
-      plan,
-    );
-    attempt.category = verdict.category;
-    return {
-      outcome: permanent ? "bounced" : "deferred",
-      status: statusFor(failure.message, permanent),
-      attempt,
-    };
+    const used = client;
+    return ds.map((x) => failed(x, failure, started, deps, used, mxName, plan));
   }
+}
+
+/** A failed attempt: deferred or bounced as the reply (or the error) says. */
+function failed(
+  d: LeasedDelivery,
+  failure: DeliveryError,
+  started: number,
+  deps: AttemptDeps,
+  client: SmtpClient | undefined,
+  mxName: string | undefined,
+  plan: TlsPlan | undefined,
+): AttemptResult {
+  const verdict = classifyReply({
+    text: failure.message,
+    ...(failure.details.code ? { code: failure.details.code } : {}),
+    ...(failure.details.errorCode ? { errorCode: failure.details.errorCode } : {}),
+    ...(failure.details.stage ? { stage: failure.details.stage } : {}),
+  });
+  const permanent = failure.details.permanent === true || verdict.action === "bounce";
+  const response = failure.details.code
+    ? failure.message
+    : `${failure.details.errorCode ?? "error"}: ${failure.message}`;
+  const attempt = record(
+    d,
+    started,
+    deps,
+    permanent ? "bounced" : "deferred",
+    response,
+    client,
+    failure.details.mx ?? mxName,
+    plan,
+  );
+  attempt.category = verdict.category;
+  return {
+    outcome: permanent ? "bounced" : "deferred",
+    status: statusFor(failure.message, permanent),
+    attempt,
+  };
 }
 
 /** The address with its domain in A-labels (the local part as it is). */

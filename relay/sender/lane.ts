@@ -3,6 +3,7 @@
 import type { Logger } from "pino";
 import type { Config, ZoneConfig } from "../../shared/config/schema.ts";
 import type { Attempt, LeasedDelivery } from "../../shared/domain/envelope.ts";
+import type { HookName } from "../../shared/plugins/hooks.ts";
 import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
@@ -10,7 +11,7 @@ import type { Coordinator } from "../../shared/ports/coordinator.ts";
 import { type Destination, destinationOf } from "../shaping/destination.ts";
 import { pickWeighted, type Shaper } from "../shaping/shaper.ts";
 import { memoPlans, type TlsPolicyEngine, type TlsSessionReporter } from "../tls-policy/policy.ts";
-import { type AttemptResult, attemptDelivery } from "./attempt.ts";
+import { type AttemptResult, attemptDeliveries } from "./attempt.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import type { DkimSetup } from "./dkim.ts";
 import { attemptHttpDelivery } from "./http-delivery.ts";
@@ -38,6 +39,8 @@ export interface LaneDeps {
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
+  /** Takes up to `max` more deliveries of `d`'s message out of the lane (the same domain, so one transaction). */
+  siblings(d: LeasedDelivery, max: number): LeasedDelivery[];
   /** Puts a delivery back at the front of the lane, untried. */
   requeue(d: LeasedDelivery): void;
   running(): boolean;
@@ -54,6 +57,11 @@ const SLOW_MIN_SAMPLES = 5;
 const SLOW_FOR_MS = 5 * 60_000;
 const SLOW_GAP_MS = 1_000;
 const MAX_RATE_SLEEP_MS = 5_000;
+/**
+ * Recipients of one message sent in one transaction (RFC 5321 §4.5.3.1.8: a server takes at least 100; Postfix's
+ * smtp_destination_recipient_limit is 50): the body is read, signed and sent once instead of once per recipient.
+ */
+const MAX_RCPTS_PER_TRANSACTION = 50;
 
 export async function runLane(domain: string, deps: LaneDeps): Promise<typeof BUDGET_FULL | undefined> {
   const { config, zone, coordinator, shaper } = deps;
@@ -99,43 +107,56 @@ async function deliverAll(
   const pool = config.pools[zone.pool]!;
   const tls = deps.tls ? memoPlans(deps.tls) : undefined;
   let entry: PoolEntry | undefined;
+  // Every delivery has a transaction of its own when the sender:* hooks (which take one delivery) are in use, and
+  // when a rate applies: rates count deliveries and spread them over time, which a batch would send at once.
+  const perDelivery: HookName[] = ["sender:fetch", "sender:connect", "sender:headers"];
+  const rated = Boolean(zone.throttling || dest.settings.throttling || dest.settings.ipThrottling);
+  const batches = !http && !rated && !perDelivery.some((hook) => deps.plugins?.has(hook));
   for (;;) {
     if (!deps.running()) return;
     const d = deps.next();
     if (!d) return;
-    deps.inFlight(d.id, true);
+    const taken = batches ? [d, ...deps.siblings(d, MAX_RCPTS_PER_TRANSACTION - 1)] : [d];
+    let batch = taken;
+    for (const x of taken) deps.inFlight(x.id, true);
     try {
       await keepSlot(); // refreshes the slot's TTL between messages
-      let result: AttemptResult;
+      let results: AttemptResult[];
       if (http) {
         if (!(await waitForRate(deps, dest, "http"))) return putBack(d, deps);
-        result = await attemptHttpDelivery(d, http, {
-          bodyStore: deps.bodyStore,
-          clock,
-          dkim: deps.dkim,
-          plugins: deps.plugins,
-        });
+        results = [
+          await attemptHttpDelivery(d, http, {
+            bodyStore: deps.bodyStore,
+            clock,
+            dkim: deps.dkim,
+            plugins: deps.plugins,
+          }),
+        ];
       } else {
         const choice = await shaper.chooseAddresses(pool, dest, clock.now());
         if (choice.usable.length === 0) {
           // Every address rests or is capped: wait until one is back — never spin on the destination.
-          await deps.complete(
-            d,
-            localDeferral(d, clock, `4.4.5 No local address may send to ${dest.key} now: ${choice.blockedReason}`),
-            choice.retryAt,
-          );
+          const why = `4.4.5 No local address may send to ${dest.key} now: ${choice.blockedReason}`;
+          for (const x of batch) await complete(deps, x, localDeferral(x, clock, why), choice.retryAt);
           continue;
         }
         // One address per lane, so consecutive messages share its connection; re-chosen when it becomes unusable.
         if (!entry || !choice.usable.some((u) => u.address === entry!.address)) entry = pickWeighted(choice.usable)!;
-        if (!(await shaper.reserveWarmup(entry, clock.now()))) {
+        // Warm-up counts each recipient; those past the cap go back and the next round picks a warm address.
+        const reserved: LeasedDelivery[] = [];
+        for (const x of batch) {
+          if (!(await shaper.reserveWarmup(entry, clock.now()))) break;
+          reserved.push(x);
+        }
+        for (const x of batch.slice(reserved.length).reverse()) deps.requeue(x);
+        batch = reserved;
+        if (batch.length === 0) {
           entry = undefined;
-          deps.requeue(d); // the next round sees the cap reached and picks a warm address
           continue;
         }
-        if (!(await waitForRate(deps, dest, entry.address))) return putBack(d, deps);
+        if (!(await waitForRate(deps, dest, entry.address))) return putBack(d, deps); // batches only when unrated
         const chosen = entry;
-        result = await attemptDelivery(d, {
+        results = await attemptDeliveries(batch, {
           zone,
           mx,
           bodyStore: deps.bodyStore,
@@ -148,16 +169,39 @@ async function deliverAll(
           tls,
           tlsReport: deps.tlsReport,
         });
-        await afterAttempt(result, dest, deps);
+        if (batch.length > 1 && results.every((r) => r.outcome === "deferred" && aboutAddress(r.attempt))) {
+          // Refused for our address (a blocklist, a per-IP limit): that says nothing about the other recipients.
+          // The first one's deferral suspends the address; the rest go back untried, for another address.
+          for (const x of batch.slice(1).reverse()) deps.requeue(x);
+          batch = batch.slice(0, 1);
+          results = results.slice(0, 1);
+        }
+        if (results.some((r) => r.outcome === "delivered")) {
+          // RFC 5321 §4.5.3.1.10: "452 too many recipients" asks for the rest in another transaction, not later.
+          const more = results.map((r) => r.outcome === "deferred" && /^452\b.*\b4\.5\.3\b/.test(r.attempt.response));
+          for (const x of batch.filter((_, i) => more[i]).reverse()) deps.requeue(x);
+          batch = batch.filter((_, i) => !more[i]);
+          results = results.filter((_, i) => !more[i]);
+        }
+        for (const result of results) await afterAttempt(result, dest, deps);
       }
-      await deps.complete(d, result);
+      for (const [i, result] of results.entries()) await complete(deps, batch[i]!, result);
       if (slow) await sleep(SLOW_GAP_MS);
     } catch (err) {
-      // The queue refused the completion: the lease will expire and the delivery comes back.
-      deps.logger.error({ err, deliveryId: d.id, domain }, "could not record delivery outcome");
+      // Shaping or the coordinator failed: what is not completed comes back when its lease ends.
+      deps.logger.error({ err, deliveryId: d.id, domain }, "delivery attempt failed");
     } finally {
-      deps.inFlight(d.id, false);
+      for (const x of taken) deps.inFlight(x.id, false);
     }
+  }
+}
+
+/** Records an outcome; when the queue refuses it, the lease expires and the delivery comes back. */
+async function complete(deps: LaneDeps, d: LeasedDelivery, result: AttemptResult, nextAttemptAt?: number) {
+  try {
+    await deps.complete(d, result, nextAttemptAt);
+  } catch (err) {
+    deps.logger.error({ err, deliveryId: d.id, domain: d.domain }, "could not record delivery outcome");
   }
 }
 
@@ -176,11 +220,7 @@ async function afterAttempt(result: AttemptResult, dest: Destination, deps: Lane
   const { attempt } = result;
   const local = attempt.localAddress;
   try {
-    // "Too many recipients" (x.5.3) is filed as rate-limited but says nothing about the address: no suspension.
-    const aboutAddress =
-      attempt.category === "blocklisted" ||
-      (attempt.category === "rate-limited" && !/\b[45]\.5\.3\b/.test(attempt.response));
-    if (local && aboutAddress) {
+    if (local && aboutAddress(attempt)) {
       await deps.shaper.suspend(local, dest.key, attempt.response);
       deps.logger.warn({ localAddress: local, destination: dest.key, reason: attempt.response }, "address suspended");
     }
@@ -197,6 +237,15 @@ async function afterAttempt(result: AttemptResult, dest: Destination, deps: Lane
   } catch (err) {
     deps.logger.warn({ err }, "shaping bookkeeping failed");
   }
+}
+
+/** A refusal because of our sending address, not the recipient. */
+function aboutAddress(attempt: Attempt): boolean {
+  // "Too many recipients" (x.5.3) is filed as rate-limited but says nothing about the address: no suspension.
+  return (
+    attempt.category === "blocklisted" ||
+    (attempt.category === "rate-limited" && !/\b[45]\.5\.3\b/.test(attempt.response))
+  );
 }
 
 function localDeferral(d: LeasedDelivery, clock: Clock, response: string): AttemptResult {

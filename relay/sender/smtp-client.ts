@@ -80,6 +80,8 @@ function tlsRequired(err: NodemailerError, failure: DeliveryError, host: string)
   );
 }
 
+const recipientRejected = new DeliveryError("Recipient rejected", { stage: "rcpt" });
+
 export class SmtpClient {
   uses = 0;
   lastUsedAt = Date.now();
@@ -197,22 +199,41 @@ export class SmtpClient {
   }
 
   /** Sends one transaction; resolves with the server's final reply. */
-  send(from: string, to: string, body: Readable): Promise<string> {
+  async send(from: string, to: string, body: Readable): Promise<string> {
+    const [outcome] = await this.sendEach(from, [to], body);
+    if (outcome instanceof DeliveryError) throw outcome;
+    return outcome!;
+  }
+
+  /**
+   * Sends one transaction to several recipients, a RCPT TO each (RFC 5321 §3.3). Resolves with one outcome per
+   * recipient, in order: the server's final reply to the message, or that recipient's refusal at RCPT. Rejects
+   * when the transaction failed as a whole (connection, MAIL FROM, DATA), and when its only recipient was refused.
+   */
+  sendEach(from: string, to: string[], body: Readable): Promise<(string | DeliveryError)[]> {
     this.uses++;
     this.lastUsedAt = Date.now();
+    const host = this.options.host;
+    const refusalOf = (errors: NodemailerError[] | undefined, recipient: string) => {
+      const refused = errors?.find((e) => (e as { recipient?: string }).recipient === recipient);
+      return refused ? translate(refused, host) : undefined;
+    };
     return new Promise((resolve, reject) => {
-      this.connection.send({ from, to: [to], use8BitMime: true } as SMTPConnection.Envelope, body, (err, info) => {
+      this.connection.send({ from, to, use8BitMime: true } as SMTPConnection.Envelope, body, (err, info) => {
         if (err) {
           body.destroy();
-          reject(translate(err as NodemailerError, this.options.host));
+          const refusals = (err as { rejectedErrors?: NodemailerError[] }).rejectedErrors;
+          // Every recipient refused at RCPT: each keeps its own reply (one may be 4xx, another 5xx).
+          if (to.length > 1 && refusals?.length === to.length) {
+            resolve(to.map((r) => refusalOf(refusals, r) ?? translate(err as NodemailerError, host)));
+            return;
+          }
+          reject(translate(err as NodemailerError, host));
           return;
         }
-        if (info.rejected?.length) {
-          const rejected = info.rejectedErrors?.[0] as NodemailerError | undefined;
-          reject(rejected ? translate(rejected, this.options.host) : new DeliveryError("Recipient rejected"));
-          return;
-        }
-        resolve(info.response ?? "250 OK");
+        const refusals = info.rejectedErrors as NodemailerError[] | undefined;
+        const response = info.response ?? "250 OK";
+        resolve(to.map((r) => (info.rejected?.includes(r) ? (refusalOf(refusals, r) ?? recipientRejected) : response)));
       });
     });
   }

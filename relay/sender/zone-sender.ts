@@ -265,6 +265,15 @@ export class ZoneSender {
         if (!d) this.pending.delete(domain);
         return d;
       },
+      siblings: (d, max) => {
+        const list = this.pending.get(domain) ?? [];
+        const taken: LeasedDelivery[] = [];
+        for (let i = 0; i < list.length && taken.length < max; ) {
+          if (list[i]!.messageId === d.messageId) taken.push(...list.splice(i, 1));
+          else i++;
+        }
+        return taken;
+      },
       requeue: (d) => {
         const list = this.pending.get(domain) ?? [];
         list.unshift(d);

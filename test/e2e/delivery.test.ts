@@ -62,19 +62,44 @@ describe("delivery from the embedded relay", () => {
     expect(delivery!.history[0]!.response).toMatch(/^250/);
   });
 
-  it("sends 3 recipients at 2 domains over 2 connections, one delivery each", async () => {
+  it("sends 3 recipients at 2 domains over 2 connections, one transaction per domain and one delivery each", async () => {
     world = await startWorld();
     const id = await sendSmtp(
       world.relay.smtpPort,
       { from: "news@sender.test", to: ["one@a.test", "two@a.test", "three@b.test"] },
       rfc822({ From: "news@sender.test", To: "undisclosed-recipients:;", Subject: "Three" }),
     );
-    const messages = await world.sink.waitForMessages(3);
+    const messages = await world.sink.waitForMessages(2);
     await world.relay.waitForStates(id, ["delivered", "delivered", "delivered"]);
     expect(messages.flatMap((m) => m.to).sort()).toEqual(["one@a.test", "three@b.test", "two@a.test"]);
     expect(world.sink.connections).toBe(2);
-    const byConnection = new Set(messages.filter((m) => m.to[0]!.endsWith("@a.test")).map((m) => m.connectionId));
-    expect(byConnection.size).toBe(1);
+    // Both a.test recipients in one transaction (a RCPT TO each), so the body went once.
+    expect(messages.find((m) => m.to.includes("one@a.test"))!.to.sort()).toEqual(["one@a.test", "two@a.test"]);
+  });
+
+  it("keeps each recipient's own refusal in a shared transaction: one bounced, one deferred, one delivered", async () => {
+    world = await startWorld({
+      sink: {
+        rcptReply: (rcpt) =>
+          rcpt.startsWith("gone@")
+            ? { code: 550, message: "5.1.1 No such user" }
+            : rcpt.startsWith("busy@")
+              ? { code: 450, message: "4.2.1 Mailbox busy" }
+              : undefined,
+      },
+    });
+    const id = await sendSmtp(
+      world.relay.smtpPort,
+      { from: "news@sender.test", to: ["gone@a.test", "busy@a.test", "here@a.test"] },
+      rfc822({ From: "news@sender.test", To: "undisclosed-recipients:;", Subject: "Mixed" }),
+    );
+    const [msg] = await world.sink.waitForMessages(1);
+    expect(msg!.to).toEqual(["here@a.test"]);
+    const status = await world.relay.waitForStates(id, ["bounced", "deferred", "delivered"]);
+    const byRcpt = Object.fromEntries(status.deliveries.map((d) => [d.recipient, d.history[0]!.response]));
+    expect(byRcpt["gone@a.test"]).toMatch(/^550 5\.1\.1/);
+    expect(byRcpt["busy@a.test"]).toMatch(/^450 4\.2\.1/);
+    expect(byRcpt["here@a.test"]).toMatch(/^250/);
   });
 
   it("defers a 451 and delivers on the retry", async () => {

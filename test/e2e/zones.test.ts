@@ -182,9 +182,10 @@ describe("automatic back-off", () => {
       }),
     ]);
 
-    // Another destination still gets the suspended address.
+    // Another destination still gets the suspended address (alpha's recipients went in fewer transactions).
+    const before = sink.messages.length;
     await sendSmtp(relay.smtpPort, { from: "app@sender.test", to: ["v@beta.test"] }, rfc822({ Subject: "beta" }));
-    await sink.waitForMessages(6);
+    await sink.waitForMessages(before + 1);
     expect(sink.messages.find((m) => m.to[0] === "v@beta.test")!.remoteAddress).toBe("127.0.0.2");
 
     const lifted = await fetch(`${relay.apiUrl}/v1/suspensions/alpha-mail.test/127.0.0.2`, { method: "DELETE" });

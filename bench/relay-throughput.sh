@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # bench/relay-throughput.sh — ZoneRelay (embedded mode, durable) side by side with Postfix on this machine, in the
-# same run, through the same counting sink, driven by the same smtp-source. Prints ONE line:
-#   relay-throughput n=… kb=… rcpts=… par=… zonerelay_intake=… postfix_intake=… intake_ratio=… zonerelay_e2e=…
-#   postfix_e2e=… e2e_ratio=… zonerelay_cpu_s=… postfix_cpu_s=… zonerelay_peak_rss_mb=…
-# (rates in messages/s; ratio = ZoneRelay / Postfix). Raw lines of each run go to $BENCH_STATE/relay-throughput.log.
+# same run, through the same counting sink, driven by the same smtp-source. Prints ONE line per size × recipients:
+#   relay-throughput n=… kb=… rcpts=… par=… dkim=… zonerelay_intake=… postfix_intake=… intake_ratio=…
+#   zonerelay_e2e=… postfix_e2e=… e2e_ratio=… zonerelay_cpu_ms_per_msg=… postfix_cpu_ms_per_msg=…
+#   zonerelay_peak_rss_mb=…
+# (rates in messages/s; ratio = ZoneRelay / Postfix; CPU = the relay's own processes — ZoneRelay's node process,
+# Postfix's master and all its children — per message, so other load on the machine does not count.)
+# Raw lines of each run go to $BENCH_STATE/relay-throughput.log.
 #
 # Uses the Postfix helpers handed to us (BENCH_HELPERS, default ../shared/bench): sink.sh (smtp-sink on
 # 127.0.0.2:2626), postfix-setup.sh (a separate Postfix instance on 127.0.0.1:2526 relaying to the sink) and
 # relay-throughput.sh (smtp-source driver). ZoneRelay listens on 127.0.0.1:2527 with a smarthost at the sink.
+# Both relays offer STARTTLS to the sink opportunistically; smtp-sink has no TLS, so both send in plain text.
+# The recipients of a message share one domain, and both relays send them in one transaction (a RCPT each), so
+# the sink counts one message per message sent whatever RCPTS is.
 #
 # Environment (defaults): N=5000 KB=4 RCPTS=1 PAR=20 REPS=1 DKIM=1 (sign every message with a 2048-bit RSA key)
+#   KB and RCPTS may be lists: KB="4 100" RCPTS="1 10" runs the four combinations, one line each.
 # Bounded: fixed message counts; each run under the driver's own timeouts; everything started here is stopped.
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
@@ -39,7 +46,7 @@ if [ "$DKIM" = 1 ]; then
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/dkim.pem" 2>/dev/null
   dkim="dkim: { keys: [{ domain: sender.test, selector: bench, privateKeyFile: $work/dkim.pem }] }"
 fi
-cat >"$work/zonerelay.yaml" <<EOF
+cat >"$work/zonerelay.yaml" <<YAML
 hostname: bench.zonerelay.test
 log: { level: warn }
 smtpInterfaces: { feeder: { host: 127.0.0.1, port: $PORT, maxClients: 1000 } }
@@ -48,29 +55,51 @@ queue: { spoolDir: $work/spool, dbPath: $work/queue.sqlite }
 zones: { default: { host: $SINK_ADDR, port: $SINK_PORT, connections: 50 } }
 domainConfig: { default: { maxConnections: 50 } }
 $dkim
-EOF
+YAML
 node "$repo/scripts/zonerelay.mjs" check-config --config "$work/zonerelay.yaml" >/dev/null 2>&1 ||
   { node "$repo/scripts/zonerelay.mjs" check-config --config "$work/zonerelay.yaml"; exit 1; }
 node "$repo/scripts/zonerelay.mjs" start --config "$work/zonerelay.yaml" >"$work/relay.log" 2>&1 &
 relay_pid=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+postfix_pid=$(sed -n '1s/[^0-9]//gp' /var/spool/postfix-relaybench/pid/master.pid)
 
 field() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-run() { # $1 port -> one relay-throughput.sh line
-  EXPECT=$((N * RCPTS)) "$helpers/relay-throughput.sh" 127.0.0.1 "$1" "$N" "$KB" "$PAR" "$RCPTS"
+# CPU ticks of a process tree: each live process's own time plus what its exited children left in cutime/cstime.
+tree_cpu() {
+  local pids
+  pids=$(ps -e -o pid=,ppid= | awk -v root="$1" '{ parent[$1] = $2 } END {
+    for (p in parent) { q = p; while (q != "" && q != 0 && q != root) q = parent[q]; if (q == root) print p } }')
+  # shellcheck disable=SC2086
+  for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done | awk '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { print t + 0 }'
 }
+run() { # $1 port $2 pid of the relay's process tree -> one line: the driver's fields plus cpu_ticks=
+  local c0 c1 line
+  c0=$(tree_cpu "$2")
+  line=$(EXPECT=$n "$helpers/relay-throughput.sh" 127.0.0.1 "$1" "$n" "$kb" "$PAR" "$rcpts")
+  c1=$(tree_cpu "$2")
+  echo "$line cpu_ticks=$((c1 - c0))"
+}
+hz=$(getconf CLK_TCK)
 
-# One unrecorded warm-up each, then REPS interleaved runs; the last pair is reported (all are logged).
-N_SAVE=$N; N=$((N / 10 + 1)); run "$PORT" >/dev/null; run 2526 >/dev/null; N=$N_SAVE
-for rep in $(seq "$REPS"); do
-  ours=$(run "$PORT"); echo "zonerelay rep=$rep $ours" >>"$STATE/relay-throughput.log"
-  theirs=$(run 2526); echo "postfix rep=$rep $theirs" >>"$STATE/relay-throughput.log"
+# One unrecorded warm-up each, then per size × recipients REPS interleaved runs; the last pair is reported (all
+# are logged).
+n=$((N / 10 + 1)) kb=${KB%% *} rcpts=${RCPTS%% *}
+run "$PORT" "$relay_pid" >/dev/null; run 2526 "$postfix_pid" >/dev/null
+n=$N
+for kb in $KB; do
+  for rcpts in $RCPTS; do
+    for rep in $(seq "$REPS"); do
+      ours=$(run "$PORT" "$relay_pid"); echo "zonerelay rep=$rep $ours" >>"$STATE/relay-throughput.log"
+      theirs=$(run 2526 "$postfix_pid"); echo "postfix rep=$rep $theirs" >>"$STATE/relay-throughput.log"
+    done
+    rss=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$relay_pid/status")
+    oi=$(field intake_rate "$ours") pi=$(field intake_rate "$theirs")
+    oe=$(field e2e_rate "$ours") pe=$(field e2e_rate "$theirs")
+    oc=$(field cpu_ticks "$ours") pc=$(field cpu_ticks "$theirs")
+    awk -v n="$N" -v kb="$kb" -v r="$rcpts" -v p="$PAR" -v oi="$oi" -v pi="$pi" -v oe="$oe" -v pe="$pe" \
+      -v oc="$oc" -v pc="$pc" -v hz="$hz" -v rss="$rss" -v dkim="$DKIM" 'BEGIN{
+      printf "relay-throughput n=%d kb=%d rcpts=%d par=%d dkim=%d zonerelay_intake=%s postfix_intake=%s intake_ratio=%.2f zonerelay_e2e=%s postfix_e2e=%s e2e_ratio=%.2f zonerelay_cpu_ms_per_msg=%.2f postfix_cpu_ms_per_msg=%.2f zonerelay_peak_rss_mb=%s\n",
+        n, kb, r, p, dkim, oi, pi, (pi > 0 ? oi / pi : 0), oe, pe, (pe > 0 ? oe / pe : 0),
+        oc * 1000 / hz / n, pc * 1000 / hz / n, rss }'
+  done
 done
-rss=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$relay_pid/status")
-oi=$(field intake_rate "$ours") pi=$(field intake_rate "$theirs")
-oe=$(field e2e_rate "$ours") pe=$(field e2e_rate "$theirs")
-oc=$(field rest_cpu_s "$ours") pc=$(field rest_cpu_s "$theirs")
-awk -v n="$N" -v kb="$KB" -v r="$RCPTS" -v p="$PAR" -v oi="$oi" -v pi="$pi" -v oe="$oe" -v pe="$pe" \
-  -v oc="$oc" -v pc="$pc" -v rss="$rss" -v dkim="$DKIM" 'BEGIN{
-  printf "relay-throughput n=%d kb=%d rcpts=%d par=%d dkim=%d zonerelay_intake=%s postfix_intake=%s intake_ratio=%.2f zonerelay_e2e=%s postfix_e2e=%s e2e_ratio=%.2f zonerelay_cpu_s=%s postfix_cpu_s=%s zonerelay_peak_rss_mb=%s\n",
-    n, kb, r, p, dkim, oi, pi, (pi > 0 ? oi / pi : 0), oe, pe, (pe > 0 ? oe / pe : 0), oc, pc, rss }'

@@ -39,6 +39,8 @@ export interface LaneDeps {
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
+  /** Resolves when new work for the lane's domain arrives, after `ms`, or when the sender stops. */
+  waitForWork(ms: number): Promise<void>;
   /** Takes up to `max` more deliveries of `d`'s message out of the lane (the same domain, so one transaction). */
   siblings(d: LeasedDelivery, max: number): LeasedDelivery[];
   /** Puts a delivery back at the front of the lane, untried. */
@@ -62,6 +64,11 @@ const MAX_RATE_SLEEP_MS = 5_000;
  * smtp_destination_recipient_limit is 50): the body is read, signed and sent once instead of once per recipient.
  */
 const MAX_RCPTS_PER_TRANSACTION = 50;
+/**
+ * How long a lane out of work keeps its connection (and slot) for more: in a steady flow the next message is a
+ * few ms behind, and a new connection (TCP, greeting, EHLO, STARTTLS) costs far more than the wait.
+ */
+const LINGER_MS = 200;
 
 export async function runLane(domain: string, deps: LaneDeps): Promise<typeof BUDGET_FULL | undefined> {
   const { config, zone, coordinator, shaper } = deps;
@@ -98,14 +105,15 @@ async function deliverAll(
   domain: string,
   dest: Destination,
   http: NonNullable<ZoneConfig["http"]> | undefined,
-  mx: MxResolver,
+  laneMx: MxResolver,
   deps: LaneDeps,
   slow: boolean,
   keepSlot: () => Promise<boolean>,
 ) {
   const { config, zone, shaper, clock } = deps;
+  let mx = laneMx;
   const pool = config.pools[zone.pool]!;
-  const tls = deps.tls ? memoPlans(deps.tls) : undefined;
+  let tls = deps.tls ? memoPlans(deps.tls) : undefined;
   let entry: PoolEntry | undefined;
   // Every delivery has a transaction of its own when the sender:* hooks (which take one delivery) are in use, and
   // when a rate applies: rates count deliveries and spread them over time, which a batch would send at once.
@@ -114,8 +122,16 @@ async function deliverAll(
   const batches = !http && !rated && !perDelivery.some((hook) => deps.plugins?.has(hook));
   for (;;) {
     if (!deps.running()) return;
-    const d = deps.next();
-    if (!d) return;
+    let d = deps.next();
+    if (!d) {
+      await deps.waitForWork(LINGER_MS);
+      d = deps.running() ? deps.next() : undefined;
+      if (!d) return;
+      // New work after a pause decides afresh, as a new lane would (MX answer, TLS policy); it keeps the connection
+      // only when the new decision gives it the same key.
+      mx = laneMemo(deps.mx);
+      tls = deps.tls ? memoPlans(deps.tls) : undefined;
+    }
     const taken = batches ? [d, ...deps.siblings(d, MAX_RCPTS_PER_TRANSACTION - 1)] : [d];
     let batch = taken;
     for (const x of taken) deps.inFlight(x.id, true);
@@ -137,7 +153,7 @@ async function deliverAll(
         if (choice.usable.length === 0) {
           // Every address rests or is capped: wait until one is back — never spin on the destination.
           const why = `4.4.5 No local address may send to ${dest.key} now: ${choice.blockedReason}`;
-          for (const x of batch) await complete(deps, x, localDeferral(x, clock, why), choice.retryAt);
+          await Promise.all(batch.map((x) => complete(deps, x, localDeferral(x, clock, why), choice.retryAt)));
           continue;
         }
         // One address per lane, so consecutive messages share its connection; re-chosen when it becomes unusable.
@@ -185,7 +201,8 @@ async function deliverAll(
         }
         for (const result of results) await afterAttempt(result, dest, deps);
       }
-      for (const [i, result] of results.entries()) await complete(deps, batch[i]!, result);
+      // Together, so the queue records one transaction's outcomes in one commit.
+      await Promise.all(results.map((result, i) => complete(deps, batch[i]!, result)));
       if (slow) await sleep(SLOW_GAP_MS);
     } catch (err) {
       // Shaping or the coordinator failed: what is not completed comes back when its lease ends.

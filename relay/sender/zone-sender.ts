@@ -57,6 +57,8 @@ export class ZoneSender {
   private laneSeq = 0;
   /** Domains whose cluster-wide connection budget was full: not tried again before this time. */
   private readonly budgetFullUntil = new Map<string, number>();
+  /** Lanes out of work that keep their connection a moment for more, by domain: called when work arrives. */
+  private readonly lingering = new Map<string, Set<() => void>>();
   /** Deliveries being attempted right now; their leases are renewed too (a 1 GB message takes a while). */
   private readonly inFlight = new Set<string>();
   private running = false;
@@ -142,6 +144,7 @@ export class ZoneSender {
     clearInterval(this.watchdogTimer);
     this.running = false;
     this.wake();
+    this.releaseLingering(() => true);
     await this.loop;
     await Promise.allSettled([...this.lanes]);
     clearInterval(this.renewTimer);
@@ -183,6 +186,7 @@ export class ZoneSender {
           list.push(d);
           this.pending.set(d.domain, list);
         }
+        if (leased.length) this.releaseLingering((domain) => this.pending.has(domain));
       }
       this.startLanes();
       if (!this.running) break;
@@ -222,15 +226,25 @@ export class ZoneSender {
     return dc[domain]?.maxConnections ?? dc.default?.maxConnections ?? 5;
   }
 
+  /** Wakes the lingering lanes of the domains `which` picks (those with new work, or all when stopping). */
+  private releaseLingering(which: (domain: string) => boolean) {
+    for (const [domain, waiting] of this.lingering) if (which(domain)) for (const wake of [...waiting]) wake();
+  }
+
   private startLanes() {
     for (const [domain, list] of this.pending) {
-      if (this.lanes.size >= this.zone.connections) return;
+      if (this.lanes.size >= this.zone.connections) {
+        // Lanes lingering on drained domains give their connections up for a domain that has none.
+        if (list.length && !this.activeByDomain.get(domain)) this.releaseLingering((d) => !this.pending.get(d)?.length);
+        return;
+      }
       if (list.length === 0) continue;
       if ((this.budgetFullUntil.get(domain) ?? 0) > this.deps.clock.now()) continue;
       const active = this.activeByDomain.get(domain) ?? 0;
       if (active >= this.maxConnectionsFor(domain)) continue; // skip to other domains' work
       // Another connection to a domain only pays off when each open one already has more work queued behind it.
-      if (active > 0 && list.length <= active) continue;
+      // Work is counted in messages: a lane sends a message's recipients at the domain in one transaction.
+      if (active > 0 && messagesIn(list, active + 1) <= active) continue;
       this.activeByDomain.set(domain, active + 1);
       const lane = this.runLane(domain).finally(() => {
         this.lanes.delete(lane);
@@ -265,6 +279,19 @@ export class ZoneSender {
         if (!d) this.pending.delete(domain);
         return d;
       },
+      waitForWork: (ms) =>
+        new Promise<void>((resolve) => {
+          const waiting = this.lingering.get(domain) ?? new Set<() => void>();
+          this.lingering.set(domain, waiting);
+          const done = () => {
+            clearTimeout(timer);
+            waiting.delete(done);
+            if (waiting.size === 0 && this.lingering.get(domain) === waiting) this.lingering.delete(domain);
+            resolve();
+          };
+          const timer = setTimeout(done, ms);
+          waiting.add(done);
+        }),
       siblings: (d, max) => {
         const list = this.pending.get(domain) ?? [];
         const taken: LeasedDelivery[] = [];
@@ -405,4 +432,14 @@ export class ZoneSender {
       .renew(ids, this.deps.owner, until)
       .catch((err) => this.log.warn({ err }, "lease renewal failed"));
   }
+}
+
+/** Distinct messages among the deliveries, counted up to `enough`. */
+function messagesIn(list: LeasedDelivery[], enough: number): number {
+  const seen = new Set<string>();
+  for (const d of list) {
+    seen.add(d.messageId);
+    if (seen.size >= enough) break;
+  }
+  return seen.size;
 }

@@ -7,7 +7,7 @@
 import { lookup as systemLookup } from "node:dns";
 import { Resolver } from "node:dns/promises";
 import { readFileSync } from "node:fs";
-import type { LookupFunction } from "node:net";
+import { isIP, type LookupFunction } from "node:net";
 import { rootCertificates, type TLSSocket } from "node:tls";
 import { domainToASCII } from "node:url";
 import type { Logger } from "pino";
@@ -149,6 +149,8 @@ export function createTlsPolicy(config: Readonly<Config>, deps: TlsPolicyDeps): 
     }
     await Promise.all(
       hosts.map(async (h) => {
+        // A host given as an IP address has no name to publish TLSA under (RFC 7672 §3): no query to wait for.
+        if (isIP(h.host)) return;
         const answer = await secureDns.query(`_${h.port}._tcp.${h.host}`, "TLSA").catch(() => undefined);
         if (!answer || answer.rcode === "SERVFAIL") {
           // RFC 7672 §2.2: a TLSA lookup that fails (not "no records") makes a host of a signed domain unusable.

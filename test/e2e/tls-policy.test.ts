@@ -222,7 +222,11 @@ describe("TLS-RPT (RFC 8460)", () => {
     const w = await stsWorld({
       mode: "testing",
       sink: { tls: true },
-      relay: { tls: { reports: { enabled: true, organizationName: "ZoneRelay Test" } } },
+      // One message per connection, so the two messages below are two sessions (a lane keeps its connection).
+      relay: {
+        tls: { reports: { enabled: true, organizationName: "ZoneRelay Test" } },
+        zones: { default: { connectionCache: { reuseCount: 1 } } },
+      },
     });
     const upload = `https://mta-sts.sts.test:${policies!.port}/tlsrpt`;
     w.dns.set("_smtp._tls.sts.test", { TXT: [`v=TLSRPTv1; rua=mailto:tlsrpt@sender.test,${upload}`] });

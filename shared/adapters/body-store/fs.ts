@@ -116,8 +116,9 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 }
 
 /**
- * Writes a stream to an open file in few system calls: chunks are gathered up to 64 KiB and written with one
+ * Writes a stream to an open file in few system calls: chunks are gathered up to 16 KiB and written with one
  * writev, so a 4 KiB message is one write instead of one per chunk (fs.WriteStream writes the first at once).
+ * Small enough that a long body is on its way to disk while it streams in.
  */
 class FileSink extends Writable {
   bytesWritten = 0;
@@ -131,7 +132,7 @@ class FileSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void) {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes < 64 * 1024) return done();
+    if (this.pendingBytes < 16 * 1024) return done();
     this.flush().then(() => done(), done);
   }
 

@@ -314,6 +314,38 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     return true;
   });
 
+  /**
+   * Completions that arrive in the same turn of the event loop share one transaction (a savepoint each): the
+   * recipients of one SMTP transaction complete together, and each commit writes its pages to the WAL once.
+   */
+  type CompleteArgs = Parameters<Queue["complete"]>;
+  let pendingCompletes: { args: CompleteArgs; resolve: (changed: boolean) => void; reject: (err: unknown) => void }[] =
+    [];
+  const completeGroupTx = db.transaction((group: typeof pendingCompletes) =>
+    group.map((item) => {
+      try {
+        return { ok: completeTx(...item.args) };
+      } catch (err) {
+        return { err };
+      }
+    }),
+  );
+  function commitCompletes() {
+    const group = pendingCompletes;
+    pendingCompletes = [];
+    guarded(() => completeGroupTx(group)).then(
+      (outcomes) => {
+        for (const [i, o] of outcomes.entries()) {
+          if ("ok" in o) group[i]!.resolve(o.ok === true);
+          else group[i]!.reject(o.err);
+        }
+      },
+      (err) => {
+        for (const item of group) item.reject(err);
+      },
+    );
+  }
+
   const cancelTx = db.transaction((messageId: string, now: number) => {
     const n = st.cancel.run(now, messageId).changes;
     if (n > 0) st.closeMany.run(n, messageId);
@@ -347,7 +379,11 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         st.renew.run(until, JSON.stringify(ids), owner);
       }),
 
-    complete: (id, owner, completion) => guarded(() => completeTx(id, owner, completion)),
+    complete: (id, owner, completion) =>
+      new Promise((resolve, reject) => {
+        pendingCompletes.push({ args: [id, owner, completion], resolve, reject });
+        if (pendingCompletes.length === 1) setImmediate(commitCompletes);
+      }),
 
     release: (owner) => guarded(() => st.release.run(owner).changes),
 

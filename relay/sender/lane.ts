@@ -64,6 +64,8 @@ const MAX_RATE_SLEEP_MS = 5_000;
  * smtp_destination_recipient_limit is 50): the body is read, signed and sent once instead of once per recipient.
  */
 const MAX_RCPTS_PER_TRANSACTION = 50;
+/** Hooks that take one delivery each: with any of them, every delivery has a transaction of its own. */
+export const PER_DELIVERY_HOOKS: readonly HookName[] = ["sender:fetch", "sender:connect", "sender:headers"];
 /**
  * How long a lane out of work keeps its connection (and slot) for more: in a steady flow the next message is a
  * few ms behind, and a new connection (TCP, greeting, EHLO, STARTTLS) costs far more than the wait.
@@ -117,9 +119,8 @@ async function deliverAll(
   let entry: PoolEntry | undefined;
   // Every delivery has a transaction of its own when the sender:* hooks (which take one delivery) are in use, and
   // when a rate applies: rates count deliveries and spread them over time, which a batch would send at once.
-  const perDelivery: HookName[] = ["sender:fetch", "sender:connect", "sender:headers"];
   const rated = Boolean(zone.throttling || dest.settings.throttling || dest.settings.ipThrottling);
-  const batches = !http && !rated && !perDelivery.some((hook) => deps.plugins?.has(hook));
+  const batches = !http && !rated && !PER_DELIVERY_HOOKS.some((hook) => deps.plugins?.has(hook));
   for (;;) {
     if (!deps.running()) return;
     let d = deps.next();

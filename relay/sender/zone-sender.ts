@@ -15,7 +15,7 @@ import type { TlsPolicyEngine, TlsSessionReporter } from "../tls-policy/policy.t
 import type { AttemptResult } from "./attempt.ts";
 import { ConnectionCache } from "./connection-cache.ts";
 import type { DkimSetup } from "./dkim.ts";
-import { BUDGET_FULL, runLane } from "./lane.ts";
+import { BUDGET_FULL, PER_DELIVERY_HOOKS, runLane } from "./lane.ts";
 import type { MxResolver } from "./mx.ts";
 import { nextRetry } from "./retry-policy.ts";
 
@@ -70,11 +70,15 @@ export class ZoneSender {
   private lastProgressAt = 0;
   private leaseFailures = 0;
 
+  /** Whether lanes send a message's recipients together (lane.ts: no zone rate, no sender:* hooks). */
+  private readonly batches: boolean;
+
   constructor(
     readonly name: string,
     private readonly deps: ZoneSenderDeps,
   ) {
     this.zone = deps.config.zones[name]!;
+    this.batches = !this.zone.throttling && !PER_DELIVERY_HOOKS.some((hook) => deps.plugins?.has(hook));
     this.log = deps.logger.child({ zone: name });
     this.cache = new ConnectionCache(this.zone.connectionCache);
     this.shaper = new Shaper(deps.coordinator, deps.config);
@@ -243,8 +247,9 @@ export class ZoneSender {
       const active = this.activeByDomain.get(domain) ?? 0;
       if (active >= this.maxConnectionsFor(domain)) continue; // skip to other domains' work
       // Another connection to a domain only pays off when each open one already has more work queued behind it.
-      // Work is counted in messages: a lane sends a message's recipients at the domain in one transaction.
-      if (active > 0 && messagesIn(list, active + 1) <= active) continue;
+      // Work is counted in transactions: where lanes batch, a message's recipients at the domain go in one.
+      const queued = this.batches ? messagesIn(list, active + 1) : list.length;
+      if (active > 0 && queued <= active) continue;
       this.activeByDomain.set(domain, active + 1);
       const lane = this.runLane(domain).finally(() => {
         this.lanes.delete(lane);

@@ -45,6 +45,25 @@ describe("fs body store after a crash", () => {
 });
 
 describe("fs body store spool buckets", () => {
+  it("reads from disk what an earlier store wrote (the copy kept in memory is only a shortcut)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
+    try {
+      const first = await createFsBodyStore({ dir });
+      const small = "Subject: s\r\n\r\nsmall\r\n";
+      const large = `Subject: l\r\n\r\n${"x".repeat(300 * 1024)}\r\n`;
+      await first.put("0000000000aaa1", Readable.from([Buffer.from(small)]));
+      await first.put("0000000000aaa2", Readable.from([Buffer.from(large)]));
+      expect(await text(await first.get("0000000000aaa1"))).toBe(small);
+      await first.close();
+      const second = await createFsBodyStore({ dir });
+      expect(await text(await second.get("0000000000aaa1"))).toBe(small);
+      expect(await text(await second.get("0000000000aaa2"))).toBe(large);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("makes a bucket directory again when it was removed while the store is open", async () => {
     const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
     try {

@@ -4,9 +4,9 @@
 #   relay-throughput n=… kb=… rcpts=… par=… dkim=… zonerelay_intake=… postfix_intake=… intake_ratio=…
 #   zonerelay_e2e=… postfix_e2e=… e2e_ratio=… zonerelay_cpu_ms_per_msg=… postfix_cpu_ms_per_msg=…
 #   zonerelay_peak_rss_mb=…
-# (rates in messages/s; ratio = ZoneRelay / Postfix; CPU = the relay's own processes — ZoneRelay's node process,
-# Postfix's master and all its children — per message, so other load on the machine does not count.)
-# Raw lines of each run go to $BENCH_STATE/relay-throughput.log.
+# (rates in messages/s, the median of REPS interleaved runs; ratio = ZoneRelay / Postfix; CPU = the relay's own
+# processes — ZoneRelay's node process, Postfix's master and all its children — per message, so other load on the
+# machine does not count.) Raw lines of each run go to $BENCH_STATE/relay-throughput.log.
 #
 # Uses the Postfix helpers handed to us (BENCH_HELPERS, default ../shared/bench): sink.sh (smtp-sink on
 # 127.0.0.2:2626), postfix-setup.sh (a separate Postfix instance on 127.0.0.1:2526 relaying to the sink) and
@@ -15,7 +15,7 @@
 # The recipients of a message share one domain, and both relays send them in one transaction (a RCPT each), so
 # the sink counts one message per message sent whatever RCPTS is.
 #
-# Environment (defaults): N=5000 KB=4 RCPTS=1 PAR=20 REPS=1 DKIM=1 (sign every message with a 2048-bit RSA key)
+# Environment (defaults): N=5000 KB=4 RCPTS=1 PAR=20 REPS=3 DKIM=1 (sign every message with a 2048-bit RSA key)
 #   KB and RCPTS may be lists: KB="4 100" RCPTS="1 10" runs the four combinations, one line each.
 # Bounded: fixed message counts; each run under the driver's own timeouts; everything started here is stopped.
 set -euo pipefail
@@ -24,7 +24,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 helpers=${BENCH_HELPERS:-$repo/../shared/bench}
 [ -x "$helpers/relay-throughput.sh" ] || { echo "no Postfix bench helpers in $helpers (set BENCH_HELPERS)" >&2; exit 2; }
 STATE=${BENCH_STATE:-/tmp/relay-bench}; export BENCH_STATE=$STATE
-N=${N:-5000} KB=${KB:-4} RCPTS=${RCPTS:-1} PAR=${PAR:-20} REPS=${REPS:-1} DKIM=${DKIM:-1}
+N=${N:-5000} KB=${KB:-4} RCPTS=${RCPTS:-1} PAR=${PAR:-20} REPS=${REPS:-3} DKIM=${DKIM:-1}
 SINK_ADDR=127.0.0.2 SINK_PORT=2626 PORT=2527
 work=$STATE/zonerelay
 mkdir -p "$STATE"
@@ -85,21 +85,26 @@ run() { # $1 port $2 pid of the relay's process tree -> one line: the driver's f
 }
 hz=$(getconf CLK_TCK)
 
-# One unrecorded warm-up each, then per size × recipients REPS interleaved runs; the last pair is reported (all
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# One unrecorded warm-up each, then per size × recipients REPS interleaved runs; medians are reported (all runs
 # are logged).
 n=$((N / 10 + 1)) kb=${KB%% *} rcpts=${RCPTS%% *}
 run "$PORT" "$relay_pid" >/dev/null; run 2526 "$postfix_pid" >/dev/null
 n=$N
 for kb in $KB; do
   for rcpts in $RCPTS; do
+    oi="" pi="" oe="" pe="" oc="" pc=""
     for rep in $(seq "$REPS"); do
       ours=$(run "$PORT" "$relay_pid"); echo "zonerelay rep=$rep $ours" >>"$STATE/relay-throughput.log"
       theirs=$(run 2526 "$postfix_pid"); echo "postfix rep=$rep $theirs" >>"$STATE/relay-throughput.log"
+      oi+=" $(field intake_rate "$ours")" pi+=" $(field intake_rate "$theirs")"
+      oe+=" $(field e2e_rate "$ours")" pe+=" $(field e2e_rate "$theirs")"
+      oc+=" $(field cpu_ticks "$ours")" pc+=" $(field cpu_ticks "$theirs")"
     done
     rss=$(awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$relay_pid/status")
-    oi=$(field intake_rate "$ours") pi=$(field intake_rate "$theirs")
-    oe=$(field e2e_rate "$ours") pe=$(field e2e_rate "$theirs")
-    oc=$(field cpu_ticks "$ours") pc=$(field cpu_ticks "$theirs")
+    oi=$(median <<<"$oi") pi=$(median <<<"$pi") oe=$(median <<<"$oe") pe=$(median <<<"$pe")
+    oc=$(median <<<"$oc") pc=$(median <<<"$pc")
     awk -v n="$N" -v kb="$kb" -v r="$rcpts" -v p="$PAR" -v oi="$oi" -v pi="$pi" -v oe="$oe" -v pe="$pe" \
       -v oc="$oc" -v pc="$pc" -v hz="$hz" -v rss="$rss" -v dkim="$DKIM" 'BEGIN{
       printf "relay-throughput n=%d kb=%d rcpts=%d par=%d dkim=%d zonerelay_intake=%s postfix_intake=%s intake_ratio=%.2f zonerelay_e2e=%s postfix_e2e=%s e2e_ratio=%.2f zonerelay_cpu_ms_per_msg=%.2f postfix_cpu_ms_per_msg=%.2f zonerelay_peak_rss_mb=%s\n",

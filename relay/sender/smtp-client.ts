@@ -3,6 +3,7 @@ import type { Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import type { TlsCheck } from "../tls-policy/policy.ts";
+import { passCleanChunks } from "./data-stream.ts";
 import { DeliveryError, type Stage } from "./delivery-error.ts";
 
 export interface ConnectOptions {
@@ -99,6 +100,16 @@ export class SmtpClient {
     connection.on("end", () => {
       this.broken = true;
     });
+    // nodemailer makes one DataStream per message (an internal method, pinned by package-lock.json).
+    const internals = connection as unknown as {
+      _createSendStream(callback: unknown): Parameters<typeof passCleanChunks>[0];
+    };
+    const createSendStream = internals._createSendStream;
+    internals._createSendStream = function (this: SMTPConnection, callback: unknown) {
+      const stream = createSendStream.call(this, callback);
+      passCleanChunks(stream);
+      return stream;
+    };
   }
 
   static connect(options: ConnectOptions): Promise<SmtpClient> {

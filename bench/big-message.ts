@@ -4,7 +4,7 @@
 // Prints one line:
 //   big-message mb=1024 intake_s=… e2e_s=… intake_mb_s=… e2e_mb_s=… relay_peak_rss_mb=… relay_start_rss_mb=…
 //   delivered_bytes=…
-// (On the 2-core dev machine: 1 GB in ~27 s end to end, peak RSS ~170 MB — the same as for 64 MB.)
+// (On the 2-core dev machine: 1 GB in ~7 s end to end, peak RSS ~165 MB — the same as for 64 MB.)
 // Usage: npx tsx bench/big-message.ts [SIZE_MB=1024]   (needs ~SIZE MB free in the temp directory)
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

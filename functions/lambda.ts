@@ -23,25 +23,23 @@ export interface LambdaApi {
 export async function createLambdaApi(
   options: { config?: Readonly<Config>; logger?: Logger; clock?: Clock } = {},
 ): Promise<LambdaApi> {
-  const [{ handle }, { createApp }, { loadConfig }, { openBackends }, { createSubmit }, { createRouter }] =
-    await Promise.all([
-      import("hono/aws-lambda"),
-      import("./app.ts"),
-      import("../shared/config/load.ts"),
-      import("../shared/adapters/open-backends.ts"),
-      import("../shared/intake/submit.ts"),
-      import("../shared/intake/routing.ts"),
-    ]);
+  const [{ handle }, { createApp }, { loadConfig }, { openBackends }, { createSubmit }] = await Promise.all([
+    import("hono/aws-lambda"),
+    import("./app.ts"),
+    import("../shared/config/load.ts"),
+    import("../shared/adapters/open-backends.ts"),
+    import("../shared/intake/submit.ts"),
+  ]);
   const config = options.config ?? (await configFromEnvironment(loadConfig));
   // A function URL is public: unlike the Node server there is no loopback bind to fall back on.
   if (config.api.keys.length === 0) {
     throw new Error("refusing to serve the HTTP API on Lambda without api.keys (ZONERELAY__api__keys)");
   }
-  const [{ createLogger }, { systemClock }, { PluginHost }, { dkimCanonicalizations }] = await Promise.all([
+  const [{ createLogger }, { systemClock }, { PluginHost }, { submitSettings }] = await Promise.all([
     import("../shared/observability/logger.ts"),
     import("../shared/ports/clock.ts"),
     import("../shared/plugins/host.ts"),
-    import("../relay/sender/dkim.ts"),
+    import("../relay/intake/submit-settings.ts"),
   ]);
   const logger = options.logger ?? createLogger(config.log.level);
   const clock = options.clock ?? systemClock;
@@ -57,13 +55,8 @@ export async function createLambdaApi(
     queue,
     bodyStore,
     clock,
-    hostname: config.hostname,
-    zones: Object.keys(config.zones),
-    route: createRouter(config),
-    holdFutureDated: config.queue.holdFutureDated,
+    ...submitSettings(config),
     logger,
-    idempotencyTtl: config.api.idempotencyTtl,
-    dkimCanonicalizations: dkimCanonicalizations(config),
     plugins,
   });
   const app = createApp({

@@ -17,6 +17,7 @@ import { type Clock, systemClock } from "../shared/ports/clock.ts";
 import { createBounceNotifier, createDelayNotifier } from "./bounce-notifier.ts";
 import { collectGarbage } from "./gc.ts";
 import { type SmtpIntake, startSmtpIntake } from "./intake/smtp-intake.ts";
+import { submitSettings } from "./intake/submit-settings.ts";
 import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
 import { createDkimSetup, dkimCanonicalizations } from "./sender/dkim.ts";
 import { createMxResolver } from "./sender/mx.ts";
@@ -87,13 +88,8 @@ export async function startRelay(
     queue,
     bodyStore,
     clock,
-    hostname: config.hostname,
-    zones: Object.keys(config.zones),
-    route: createRouter(config),
-    holdFutureDated: config.queue.holdFutureDated,
+    ...submitSettings(config),
     logger,
-    idempotencyTtl: config.api.idempotencyTtl,
-    dkimCanonicalizations: dkimCanonicalizations(config),
     plugins,
     onQueued: (zones) => {
       for (const z of zones) senders.get(z)?.wake();

@@ -2,7 +2,6 @@
 // intake, sender:headers) with DKIM-Signature fields on top, made from the body hashes intake stored; then the
 // stored body, streamed. Everything is decided before MAIL FROM, so a plugin's refusal never cuts a DATA short.
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { LeasedDelivery } from "../../shared/domain/envelope.ts";
 import type { BodyCanonicalization, DkimBodyHashes } from "../../shared/mail/dkim/body-hash.ts";
 import { keysForMessage } from "../../shared/mail/dkim/keys.ts";
@@ -12,6 +11,7 @@ import { HeaderEditor } from "../../shared/plugins/header-editor.ts";
 import type { PluginHost } from "../../shared/plugins/host.ts";
 import type { BodyStore } from "../../shared/ports/body-store.ts";
 import type { Clock } from "../../shared/ports/clock.ts";
+import { pipeStreams } from "../../shared/streams/pipe-streams.ts";
 import { type DkimSetup, hashStoredBody } from "./dkim.ts";
 
 export interface OutgoingDeps {
@@ -71,7 +71,7 @@ export async function prepareOutgoing(
   return {
     async open() {
       const out = new HeaderRewriter(() => head);
-      pipeline(await deps.bodyStore.get(d.message.bodyId), out).catch(() => {}); // errors reach `out`'s reader
+      pipeStreams(await deps.bodyStore.get(d.message.bodyId), out).catch(() => {}); // errors reach `out`'s reader
       return out;
     },
   };

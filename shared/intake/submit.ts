@@ -2,7 +2,6 @@
 // and header processing into the BodyStore, then enqueue one delivery per recipient. Only when both are durable
 // does the caller get a result (and its client a 250/202).
 import { PassThrough, type Readable, type Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
 import { parseAddress } from "../domain/address.ts";
 import type { MessageRecord, NewDelivery } from "../domain/envelope.ts";
@@ -19,6 +18,7 @@ import type { PluginHost } from "../plugins/host.ts";
 import type { BodyStore } from "../ports/body-store.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Queue } from "../ports/queue.ts";
+import { pipeStreams } from "../streams/pipe-streams.ts";
 import { receivedHeader } from "./received-header.ts";
 import { type Router, SENDING_ZONE_HEADER } from "./routing.ts";
 import type { Submit, SubmitInput, SubmitResult } from "./submit-types.ts";
@@ -111,7 +111,7 @@ export function createSubmit(deps: SubmitDeps): Submit {
       const rewrites = store.rewrite.length ? [...store.rewrite, new CrlfNormalizer()] : [];
       const stages = [sizeLimit, new CrlfNormalizer(), processor, ...rewrites, ...(hasher ? [hasher] : [])] as const;
       const [piped, stored] = await Promise.allSettled([
-        pipeline(detachedSource(input.body), ...stages),
+        pipeStreams(detachedSource(input.body), ...stages),
         deps.bodyStore.put(id, stages.at(-1)!),
       ]);
       // The stage that failed first explains best (size limit, loop) — the store only saw the fallout.

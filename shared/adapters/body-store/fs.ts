@@ -3,8 +3,8 @@ import { constants, createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { BodyStore } from "../../ports/body-store.ts";
+import { pipeStreams } from "../../streams/pipe-streams.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 /** After a write fails for lack of space, report unhealthy for this long so intake answers 4xx at once. */
@@ -61,7 +61,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     async put(id, body) {
       const final = pathOf(id);
       const temp = `${final}.${process.pid}.tmp`;
-      // The source may fail before we attach the pipeline; pipeline() still sees its stored error.
+      // The source may fail before we attach the pipeline; pipeStreams() still sees its stored error.
       const noteEarlyError = () => {};
       body.once("error", noteEarlyError);
       let size = 0;
@@ -76,7 +76,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
           file = await openTemp(temp, dir, WRITE_FLAGS | (dsync ? constants.O_DSYNC : 0));
           return file;
         });
-        await pipeline(body, out);
+        await pipeStreams(body, out);
         size = out.bytesWritten;
         // The data and the file's size (a body written in one O_DSYNC write already is); the name is made durable below.
         if (!out.synced) await file!.datasync();

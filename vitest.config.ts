@@ -7,7 +7,13 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["shared/**/*.test.ts", "relay/**/*.test.ts", "functions/**/*.test.ts", "infra/**/*.test.ts"],
+          include: [
+            "shared/**/*.test.ts",
+            "relay/**/*.test.ts",
+            "functions/**/*.test.ts",
+            "infra/**/*.test.ts",
+            "bench/**/*.test.ts",
+          ],
         },
       },
       {

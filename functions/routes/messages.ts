@@ -21,7 +21,7 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
 
   app.post("/", async (c) => {
     const upload = { id: undefined as string | undefined };
-    let json = await readJsonBody(c.req.raw, jsonRequestLimit(deps));
+    let json = await readJsonBody(c, jsonRequestLimit(deps));
     // `{ "upload": id }` alone: the request document was uploaded (routes/uploads.ts) and is read from there.
     if (json && typeof json === "object" && "upload" in json) {
       upload.id = uploadIdOf(json);
@@ -62,7 +62,7 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
     const result = await deps.submit({
       ...common(c, deps),
       ...envelope,
-      body: uploadId === undefined ? bodyStream(c.req.raw) : await openUpload(c, deps, uploadId, maxSize),
+      body: uploadId === undefined ? bodyStream(c) : await openUpload(c, deps, uploadId, maxSize),
       ...zoneOf(c, c.req.query("zone")),
       ...(notBefore === undefined ? {} : { notBefore }),
     });

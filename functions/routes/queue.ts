@@ -116,7 +116,7 @@ export function queueRoutes(deps: AppDeps): Hono<ApiEnv> {
 
   const mutation = (action: string, run: (filter: DeliveryFilter, now: number) => Promise<number>) =>
     app.post(`/${action}`, async (c) => {
-      const input = parse(filterSchema, await readJsonBody(c.req.raw, MAX_BODY));
+      const input = parse(filterSchema, await readJsonBody(c, MAX_BODY));
       const filter = await toFilter(requireCriteria(input), deps);
       const affected = await run(filter, deps.clock.now());
       await audit(c, deps, `queue.${action}`, targetOf(input), affected);
@@ -128,7 +128,7 @@ export function queueRoutes(deps: AppDeps): Hono<ApiEnv> {
   mutation("release", (f, now) => ops().release(f, now));
 
   app.post("/delete", async (c) => {
-    const input = parse(deleteSchema, await readJsonBody(c.req.raw, MAX_BODY));
+    const input = parse(deleteSchema, await readJsonBody(c, MAX_BODY));
     const filter = await toFilter(requireCriteria(input), deps);
     const now = deps.clock.now();
     const reason = `5.0.0 deleted by operator${input.reason ? `: ${input.reason}` : ""}`;
@@ -141,7 +141,7 @@ export function queueRoutes(deps: AppDeps): Hono<ApiEnv> {
   });
 
   app.post("/flush", async (c) => {
-    const input = parse(flushSchema, await readJsonBody(c.req.raw, MAX_BODY));
+    const input = parse(flushSchema, await readJsonBody(c, MAX_BODY));
     const affected = await ops().flush(input.domain.toLowerCase(), deps.clock.now(), input.zone);
     await audit(c, deps, "queue.flush", input, affected);
     if (affected > 0) deps.wake?.(input.zone ? [input.zone] : Object.keys(deps.config.zones));

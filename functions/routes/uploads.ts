@@ -19,7 +19,7 @@ export function uploadRoutes(deps: AppDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
   app.post("/", async (c) => {
     const uploads = enabled(deps);
-    const raw = (await readJsonBody(c.req.raw, 4096)) ?? {};
+    const raw = (await readJsonBody(c, 4096)) ?? {};
     const parsed = NewUploadRequest.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -63,7 +63,7 @@ export function uploadTargetRoutes(deps: AppDeps): Hono<ApiEnv> {
     if (!uploads.accept) throw new MailError("not-found", "This upload store takes uploads at its own URL");
     rejectDeclaredOversize(c.req.raw, Math.max(deps.config.api.maxSize, jsonRequestLimit(deps)));
     try {
-      await uploads.accept(c.req.param("id"), c.req.query(), bodyStream(c.req.raw));
+      await uploads.accept(c.req.param("id"), c.req.query(), bodyStream(c));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EACCES") throw new MailError("auth-failed", (err as Error).message);

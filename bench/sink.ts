@@ -9,7 +9,7 @@
 // Environment (defaults): SINK_ADDR=127.0.0.2 SINK_PORT=2636 SINK_HTTP_PORT=2637 (the counters, same address)
 //   SINK_TLS=0 (1 = offer STARTTLS)  SINK_CERT_OUT=<path> (also write the certificate there, for a relay to trust)
 //   REJECT_4XX=0 REJECT_5XX=0 (shares, e.g. 0.05 and 0.01)  REJECT_AT=rcpt|data  SINK_SEED=1  SINK_TTL_S=7200
-// HTTP (loopback): GET /count → one line `sess= tls= msgs= rcpts= bytes= dsn= rej4= rej5= settled= by_addr=`;
+// HTTP (loopback): GET /count → one line `sess= tls= msgs= rcpts= bytes= dsn= plain= rej4= rej5= settled= by_addr=`;
 //   GET /wait?settled=N&timeout_s=S → the same line plus `at_ms=` (when `settled` reached N) once it has;
 //   408 with the line on timeout. See bench/lib/sink-policy.ts for what each counter means.
 import { execFileSync } from "node:child_process";
@@ -113,7 +113,7 @@ async function serve() {
           callback(refusal(r));
           return;
         }
-        counts.accepted(session.remoteAddress.replace(/^::ffff:/, ""), rcpts, bytes, nullSender);
+        counts.accepted(session.remoteAddress.replace(/^::ffff:/, ""), rcpts, bytes, nullSender, session.secure);
         callback(null, "2.0.0 Ok: discarded");
       });
     },

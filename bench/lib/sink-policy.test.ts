@@ -40,15 +40,15 @@ describe("smart sink rejecter", () => {
 });
 
 describe("smart sink counts", () => {
-  it("settles a recipient once it is accepted or refused permanently, not on a temporary refusal or a DSN", () => {
+  it("settles a recipient once it is accepted or refused permanently, not on a temporary refusal or a DSN; counts plain-text transactions", () => {
     const c = new SinkCounts();
     c.accepted("127.0.0.1", 3, 100, false);
     c.refused(REPLIES.rcpt.temp, 1);
     c.refused(REPLIES.data.perm, 2);
-    c.accepted("127.0.0.3", 1, 50, true);
+    c.accepted("127.0.0.3", 1, 50, true, true);
     expect(c.settled).toBe(5);
     expect(c.line()).toBe(
-      "sess=0 tls=0 msgs=1 rcpts=3 bytes=150 dsn=1 rej4=1 rej5=2 settled=5 by_addr=127.0.0.1:1,127.0.0.3:1",
+      "sess=0 tls=0 msgs=1 rcpts=3 bytes=150 dsn=1 plain=1 rej4=1 rej5=2 settled=5 by_addr=127.0.0.1:1,127.0.0.3:1",
     );
   });
 

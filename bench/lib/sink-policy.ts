@@ -70,6 +70,8 @@ export class SinkCounts {
   bytes = 0;
   /** Accepted transactions from the null sender: bounces the relays generated. */
   dsn = 0;
+  /** Accepted transactions (DSNs included) over a session without TLS. */
+  plain = 0;
   /** Recipients refused with 4xx / 5xx (at DATA: every recipient of the transaction). */
   rej4 = 0;
   rej5 = 0;
@@ -81,8 +83,9 @@ export class SinkCounts {
     return this.rcpts + this.rej5;
   }
 
-  accepted(addr: string, rcpts: number, bytes: number, nullSender: boolean): void {
+  accepted(addr: string, rcpts: number, bytes: number, nullSender: boolean, secure = false): void {
     this.bytes += bytes;
+    if (!secure) this.plain++;
     this.byAddr.set(addr, (this.byAddr.get(addr) ?? 0) + 1);
     if (nullSender) {
       this.dsn++;
@@ -119,7 +122,7 @@ export class SinkCounts {
     const addrs = [...this.byAddr].map(([a, n]) => `${a}:${n}`).join(",");
     return (
       `sess=${this.sessions} tls=${this.tls} msgs=${this.msgs} rcpts=${this.rcpts} bytes=${this.bytes} ` +
-      `dsn=${this.dsn} rej4=${this.rej4} rej5=${this.rej5} settled=${this.settled} by_addr=${addrs || "-"}`
+      `dsn=${this.dsn} plain=${this.plain} rej4=${this.rej4} rej5=${this.rej5} settled=${this.settled} by_addr=${addrs || "-"}`
     );
   }
 

@@ -5,7 +5,8 @@
 //   load msgs=… accepted=… accepted_rcpts=… errors=… intake_s=… intake_rate=… p50_ms=… p99_ms=… max_ms=…
 //   conc=… kb=… rcpts=… domains=… per_conn=… tls=… t0_ms=… t1_ms=…
 // (intake_rate = accepted messages/s; errors = messages not accepted, whatever the reason; t0_ms/t1_ms = wall clock
-// of the first connect and the last reply, so a caller can time end to end against the sink's clock.)
+// of the first connect and the last reply, so a caller can time end to end against the sink's clock.) Exits 1 when
+// no message was accepted at all.
 //
 //   node --import tsx bench/load.ts --to 127.0.0.1:2527 [--messages 1000 | --duration 30] [--concurrency 20]
 //     [--kb 4] [--rcpts 1] [--domains 1] [--per-conn 1] [--tls] [--max-messages 1000000] [--timeout 120]
@@ -232,3 +233,5 @@ console.log(
     `t0_ms=${t0Ms} t1_ms=${Math.round(t0Ms + (lastReply - t0))}`,
 );
 if (stats.firstError) console.error(`load: first error: ${stats.firstError}`);
+// Nothing accepted is not a measurement (relay down, wrong port): fail, so a caller does not report rates.
+if (stats.claimed > 0 && stats.accepted === 0) process.exitCode = 1;

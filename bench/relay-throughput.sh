@@ -255,6 +255,7 @@ drive() { # $1 relay port
     return
   fi
   awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" -v e="$expect" -v out="$out" 'BEGIN {
+    if (b <= a) b = a + 1; if (c <= a) c = a + 1   # 1 ms at least: no division by zero on a tiny run
     printf "msgs=%d intake_s=%.2f e2e_s=%.2f intake_rate=%.0f e2e_rate=%.0f expected=%d%s\n",
       n, (b - a) / 1000, (c - a) / 1000, n * 1000 / (b - a), n * 1000 / (c - a), e, out }'
 }

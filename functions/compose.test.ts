@@ -1,0 +1,105 @@
+// The JSON composer's shortcut for plain text must give exactly the bytes nodemailer gives, whatever the text.
+import { text } from "node:stream/consumers";
+import { describe, expect, it } from "vitest";
+import { composeMessage, textPassedAsIs } from "./compose.ts";
+import type { MessageRequest } from "./message-schema.ts";
+
+/** A small seeded PRNG (mulberry32), so a failure can be reproduced from its seed. */
+function random(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
+const ODD = ["\t", "\x7f", "\x01", "\x0b", "\x1f", "é", "€", "😀", "\u2028", "\0"];
+const BREAKS = ["\r\n", "\n", "\r", "\r\r\n", "\n\n"];
+
+/** Lines of 0–80 characters (many at the 76 limit, a few over), mostly printable ASCII, every kind of line break. */
+function randomText(next: () => number, odd: boolean): string {
+  const lines: string[] = [];
+  const count = 1 + Math.floor(next() * 12);
+  for (let l = 0; l < count; l++) {
+    const length =
+      next() < 0.03
+        ? 77 + Math.floor(next() * 4)
+        : next() < 0.5
+          ? 70 + Math.floor(next() * 7)
+          : Math.floor(next() * 70);
+    let line = "";
+    for (let i = 0; i < length; i++) {
+      line += odd && next() < 0.01 ? ODD[Math.floor(next() * ODD.length)] : PRINTABLE[Math.floor(next() * 95)];
+    }
+    if (next() < 0.1) line = `.${line}`;
+    lines.push(line, l === count - 1 && next() < 0.3 ? "" : BREAKS[Math.floor(next() * BREAKS.length)]!);
+  }
+  return lines.join("");
+}
+
+function randomRequest(next: () => number, odd: boolean): MessageRequest {
+  return {
+    from: next() < 0.5 ? "shop@example.com" : { name: "Shop Ü", address: "shop@example.com" },
+    to: next() < 0.5 ? "Ann <ann@example.org>" : ["ann@example.org", "bob@example.net"],
+    ...(next() < 0.3 ? { cc: "carl@example.net" } : {}),
+    ...(next() < 0.3 ? { bcc: "audit@example.com" } : {}),
+    ...(next() < 0.5 ? { subject: next() < 0.5 ? "Your order" : "Bestellung für Ännchen" } : {}),
+    ...(next() < 0.3 ? { headers: { "X-Campaign": "november", "Content-Language": "de" } } : {}),
+    text: randomText(next, odd),
+  };
+}
+
+/** Both ways of composing, with the random part of the Message-ID taken out. */
+async function bothWays(request: MessageRequest): Promise<[string, string]> {
+  const options = { hostname: "relay.example.test", now: Date.UTC(2026, 10, 25, 6, 0, 0) };
+  const msgId = /^Message-ID: <[^@]+@/m;
+  const fast = await text(composeMessage(request, options).body);
+  const slow = await text(composeMessage(request, { ...options, viaNodemailer: true }).body);
+  return [fast.replace(msgId, "Message-ID: <x@"), slow.replace(msgId, "Message-ID: <x@")];
+}
+
+describe("composeMessage for plain text", () => {
+  it("gives nodemailer's bytes for texts it sends as they are (7bit)", async () => {
+    const next = random(9);
+    let shortcut = 0;
+    for (let i = 0; i < 300; i++) {
+      const request = randomRequest(next, false);
+      if (textPassedAsIs(request) !== undefined) shortcut++;
+      const [fast, slow] = await bothWays(request);
+      expect(fast, `case ${i}: ${JSON.stringify(request.text)}`).toBe(slow);
+    }
+    expect(shortcut).toBeGreaterThan(150);
+  });
+
+  it("gives nodemailer's bytes when the text has controls, non-ASCII or long lines (no shortcut then)", async () => {
+    const next = random(17);
+    for (let i = 0; i < 300; i++) {
+      const request = randomRequest(next, true);
+      const [fast, slow] = await bothWays(request);
+      expect(fast, `case ${i}: ${JSON.stringify(request.text)}`).toBe(slow);
+    }
+  });
+
+  it("takes nodemailer's path for html, attachments, an empty text or one over 128 KiB", async () => {
+    const base = { from: "shop@example.com", to: "ann@example.org" };
+    expect(textPassedAsIs({ ...base, text: "Thanks!\r\n" })).toBe("Thanks!\r\n");
+    expect(textPassedAsIs({ ...base, text: "Thanks!", html: "<p>Thanks!</p>" })).toBeUndefined();
+    expect(textPassedAsIs({ ...base, text: "Thanks!", attachments: [{ content: "AAAA" }] })).toBeUndefined();
+    expect(textPassedAsIs({ ...base, text: "" })).toBeUndefined();
+    expect(textPassedAsIs({ ...base, text: "x".repeat(76) })).toBeDefined();
+    expect(textPassedAsIs({ ...base, text: "x".repeat(77) })).toBeUndefined();
+    const big = "0123456789 abcdefghijklmnopqrstuvwxyz\r\n".repeat(3400);
+    expect(textPassedAsIs({ ...base, text: big.slice(0, 128 * 1024) })).toBeDefined();
+    expect(textPassedAsIs({ ...base, text: big })).toBeUndefined();
+    for (const request of [
+      { ...base, text: big },
+      { ...base, text: big.slice(0, 128 * 1024) },
+    ]) {
+      const [fast, slow] = await bothWays(request);
+      expect(fast).toBe(slow);
+    }
+  });
+});

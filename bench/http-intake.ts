@@ -10,7 +10,8 @@
 // message's request to its final reply; CPU = the relay process's (all threads, /proc/<pid>/stat) from the start
 // of a run until the sink has counted its messages, per message — so it includes delivery, which is the same for
 // both. Every run waits until the sink has every accepted message (else it fails: nothing may be lost), so the next
-// run starts on an empty queue. A refused submission fails the bench.
+// run starts on an empty queue. A refused submission fails the bench. Each run also goes to stderr, with this
+// process's own CPU per message (driver_cpu_ms_per_msg: the clients compete with the relay for the two cores).
 // The SMTP message is what the API composes from the JSON (nodemailer's MailComposer, same fields and text), so both
 // paths store the same bytes but for Message-ID and Date.
 // Usage: N=2000 KB=4 RCPTS=1 PAR=20 REPS=3 SINK_PORT=2646 npx tsx bench/http-intake.ts
@@ -262,6 +263,8 @@ interface RunResult {
   p50: number;
   p99: number;
   cpuMsPerMsg: number;
+  /** This process's CPU (the client side) while sending: on two cores it competes with the relay (stderr only). */
+  driverCpuMsPerMsg: number;
 }
 
 let delivered = 0; // what the sink must have counted after the last run
@@ -270,6 +273,7 @@ async function run(kind: "smtp" | "http", n: number, tag: string): Promise<RunRe
   const clients =
     kind === "smtp" ? await Promise.all(Array.from({ length: PAR }, () => SmtpClient.open(smtpPort))) : [];
   const cpu0 = relayCpuTicks();
+  const driver0 = process.cpuUsage();
   const started = performance.now();
   let next = 0;
   await Promise.all(
@@ -283,6 +287,7 @@ async function run(kind: "smtp" | "http", n: number, tag: string): Promise<RunRe
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const driver = process.cpuUsage(driver0);
   for (const c of clients) c.quit();
   delivered += n;
   const deadline = Date.now() + DRAIN_TIMEOUT_MS;
@@ -297,6 +302,7 @@ async function run(kind: "smtp" | "http", n: number, tag: string): Promise<RunRe
     p50: latencies[Math.floor(n * 0.5)]!,
     p99: latencies[Math.min(n - 1, Math.floor(n * 0.99))]!,
     cpuMsPerMsg: cpuMs / n,
+    driverCpuMsPerMsg: (driver.user + driver.system) / 1000 / n,
   };
 }
 
@@ -319,7 +325,7 @@ try {
       results[kind].push(r);
       console.error(
         `rep=${rep} ${kind} rate=${r.rate.toFixed(0)} p50_ms=${r.p50.toFixed(1)} p99_ms=${r.p99.toFixed(1)} ` +
-          `cpu_ms_per_msg=${r.cpuMsPerMsg.toFixed(2)}`,
+          `cpu_ms_per_msg=${r.cpuMsPerMsg.toFixed(2)} driver_cpu_ms_per_msg=${r.driverCpuMsPerMsg.toFixed(2)}`,
       );
     }
   }

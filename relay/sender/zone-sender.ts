@@ -69,6 +69,8 @@ export class ZoneSender {
   /** Last time a delivery was completed or work was leased: what the watchdog measures progress by. */
   private lastProgressAt = 0;
   private leaseFailures = 0;
+  /** Withdraws the queue's handoff of fresh deliveries to this sender (queues that offer it). */
+  private withdrawHandoff: (() => void) | undefined;
 
   /** Whether lanes send a message's recipients together (lane.ts: no zone rate, no sender:* hooks). */
   private readonly batches: boolean;
@@ -87,6 +89,12 @@ export class ZoneSender {
   start() {
     this.running = true;
     this.lastProgressAt = this.deps.clock.now();
+    // As much fresh work as the sender keeps in memory anyway (see run) may wait for it there.
+    this.withdrawHandoff = this.deps.queue.handOff?.(this.name, {
+      owner: this.deps.owner,
+      leaseMs: this.deps.config.queue.leaseTime,
+      max: this.zone.connections * 4,
+    });
     this.startLoop();
     const stallAfter = this.deps.config.queue.watchdog;
     this.watchdogTimer = setInterval(() => void this.watchdog(stallAfter), Math.max(250, stallAfter / 4));
@@ -147,6 +155,7 @@ export class ZoneSender {
   async stop() {
     clearInterval(this.watchdogTimer);
     this.running = false;
+    this.withdrawHandoff?.();
     this.wake();
     this.releaseLingering(() => true);
     await this.loop;

@@ -32,6 +32,10 @@ export interface LeaseRequest {
  *   otherwise, so a duplicate or late completion is harmless (idempotent).
  * - `release` gives back every lease of an owner (graceful shutdown).
  * - `cancel` moves every not-final delivery of a message to "cancelled" and returns how many.
+ * - `handOff` (optional; a queue whose only sender lives in its process) enqueues new due deliveries of a zone
+ *   already leased to `owner` (for leaseMs, up to `max` waiting) and gives them to its next `lease` calls from
+ *   memory. They are ordinary leases in storage: expiry, `release` and a crash make them due again. The returned
+ *   function withdraws the offer and releases what was not taken.
  */
 export interface Queue {
   enqueue(message: MessageRecord, deliveries: NewDelivery[], idempotency?: IdempotencyClaim): Promise<EnqueueResult>;
@@ -39,6 +43,7 @@ export interface Queue {
   renew(deliveryIds: string[], owner: string, until: number): Promise<void>;
   complete(deliveryId: string, owner: string, completion: Completion): Promise<boolean>;
   release(owner: string): Promise<number>;
+  handOff?(zone: string, offer: { owner: string; leaseMs: number; max: number }): () => void;
   cancel(messageId: string, now: number): Promise<number>;
   getMessage(messageId: string): Promise<MessageStatus | undefined>;
   /** Earliest next attempt among not-final, unleased deliveries of a zone (for the sender's sleep). */

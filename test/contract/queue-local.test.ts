@@ -55,3 +55,125 @@ describe("local queue ownership", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+// The embedded mode's handoff: fresh deliveries go to the zone's sender in memory, leased to it in the file.
+describe("local queue handoff", () => {
+  let t = 10_000;
+  const clock = { now: () => t };
+  const message = (id: string) => ({
+    id,
+    bodyId: id,
+    from: "a@example.test",
+    size: 1,
+    receivedAt: t,
+    messageIdHeader: `<${id}@example.test>`,
+    source: { interface: "smtp" as const, name: "feeder" },
+  });
+  const to = (id: string, zone = "z", nextAttemptAt?: number) => ({
+    id,
+    zone,
+    recipient: `${id}@example.test`,
+    domain: "example.test",
+    ...(nextAttemptAt === undefined ? {} : { nextAttemptAt }),
+  });
+  const delivered = (id: string) => ({
+    outcome: "delivered" as const,
+    attempt: { deliveryId: id, at: t, durationMs: 1, outcome: "delivered" as const, response: "250 ok" },
+  });
+  const open = () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-queue-"));
+    const path = join(dir, "q.sqlite");
+    return {
+      path,
+      queue: createLocalQueue({ path, clock }),
+      done: () => rmSync(dir, { recursive: true, force: true }),
+    };
+  };
+  const lease = (q: ReturnType<typeof createLocalQueue>, owner: string, zone = "z") =>
+    q.lease(zone, { owner, limit: 10, leaseMs: 60_000, now: t });
+
+  it("hands due deliveries to the offering owner only, leased to it in storage, and completes them", async () => {
+    const { queue, done } = open();
+    queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1"), to("d2", "other")]);
+    expect((await lease(queue, "someone-else")).map((d) => d.id)).toEqual([]);
+    const mine = await lease(queue, "me");
+    expect(mine.map((d) => [d.id, d.leaseOwner, d.message.id])).toEqual([["d1", "me", "m1"]]);
+    expect(await lease(queue, "me")).toEqual([]); // taken once
+    expect((await lease(queue, "me", "other")).map((d) => d.id)).toEqual(["d2"]); // no offer there: storage
+    expect(await queue.complete("d1", "me", delivered("d1"))).toBe(true);
+    expect((await queue.getMessage("m1"))!.deliveries.find((d) => d.id === "d1")!.state).toBe("delivered");
+    await queue.close();
+    done();
+  });
+
+  it("keeps deliveries that are not due yet, and those past `max`, in storage", async () => {
+    const { queue, done } = open();
+    queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 1 });
+    await queue.enqueue(message("m1"), [to("d1"), to("d2"), to("later", "z", t + 5_000)]);
+    // d1 handed; d2 over max went to storage unleased, so any owner can lease it (storage first).
+    expect((await lease(queue, "me")).map((d) => d.id)).toEqual(["d2", "d1"]);
+    t += 5_000;
+    expect((await lease(queue, "me")).map((d) => d.id)).toEqual(["later"]);
+    await queue.close();
+    done();
+  });
+
+  it("gives back what was not taken when the offer is withdrawn, on release and on reopen", async () => {
+    const { path, queue, done } = open();
+    const withdraw = queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    withdraw();
+    expect((await lease(queue, "next")).map((d) => d.id)).toEqual(["d1"]);
+    queue.handOff!("z", { owner: "next", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m2"), [to("d2")]);
+    expect(await queue.release("next")).toBe(2); // d1 (leased) and d2 (handed)
+    for (const d of await lease(queue, "me")) await queue.complete(d.id, "me", delivered(d.id));
+    queue.handOff!("z", { owner: "dies", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m3"), [to("d3")]);
+    await queue.close(); // as after kill -9 with d3 handed
+    const after = createLocalQueue({ path, clock });
+    expect((await lease(after, "alive")).map((d) => d.id)).toEqual(["d3"]);
+    await after.close();
+    done();
+  });
+
+  it("lets an expired handed lease come back from storage exactly once", async () => {
+    const { queue, done } = open();
+    queue.handOff!("z", { owner: "me", leaseMs: 1_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    t += 1_000;
+    expect((await lease(queue, "me")).map((d) => d.id)).toEqual(["d1"]); // from storage, not twice
+    expect(await lease(queue, "me")).toEqual([]);
+    await queue.close();
+    done();
+  });
+
+  it("renews a handed lease that is running short when it is taken", async () => {
+    const { queue, done } = open();
+    queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    t += 50_000;
+    const [d] = await lease(queue, "me");
+    expect(d!.leaseExpiresAt).toBe(t + 60_000);
+    t += 20_000; // past the original lease: still ours
+    expect(await lease(queue, "thief")).toEqual([]);
+    expect(await queue.complete("d1", "me", delivered("d1"))).toBe(true);
+    await queue.close();
+    done();
+  });
+
+  it("drops handed deliveries that are cancelled, and recalls them before an operator's change", async () => {
+    const { queue, done } = open();
+    queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    await queue.enqueue(message("m2"), [to("d2")]);
+    expect(await queue.cancel("m1", t)).toBe(1);
+    expect(await queue.ops.hold({ messageId: "m2" }, t)).toBe(1);
+    expect(await lease(queue, "me")).toEqual([]); // d1 cancelled, d2 held: neither goes out
+    expect(await queue.ops.release({ messageId: "m2" }, t)).toBe(1);
+    expect((await lease(queue, "me")).map((d) => d.id)).toEqual(["d2"]);
+    await queue.close();
+    done();
+  });
+});

@@ -6,6 +6,7 @@ import type { Attempt, Delivery, LeasedDelivery, MessageRecord } from "../../dom
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
 import type { QueueOps } from "../../ports/queue-ops.ts";
+import { LocalHandoff } from "./local-handoff.ts";
 import { createLocalQueueOps } from "./local-ops.ts";
 import { LOCAL_QUEUE_SCHEMA, migrateLocalQueue } from "./local-schema.ts";
 
@@ -118,6 +119,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   db.prepare("UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE lease_owner IS NOT NULL").run();
   let lastError: string | undefined;
   const walSync = createWalSync(options.path);
+  const handoff = new LocalHandoff();
 
   const st = {
     insertMessage: db.prepare(
@@ -127,8 +129,8 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
        @extraHeaders)`,
     ),
     insertDelivery: db.prepare(
-      `INSERT INTO deliveries (id, message_id, zone, recipient, domain, state, next_attempt_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`,
+      `INSERT INTO deliveries (id, message_id, zone, recipient, domain, state, next_attempt_at, updated_at, lease_owner,
+       lease_expires_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`,
     ),
     findIdempotent: db.prepare("SELECT message_id FROM idempotency WHERE scope = ? AND key = ? AND expires_at > ?"),
     upsertIdempotent: db.prepare(
@@ -145,6 +147,10 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
        m.dkim_body_hash, m.extra_headers
        FROM deliveries d JOIN messages m ON m.id = d.message_id
        WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.domain, d.next_attempt_at`,
+    ),
+    dropLeases: db.prepare(
+      `UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE id IN (SELECT value FROM json_each(?))
+       AND lease_owner = ?`,
     ),
     renew: db.prepare(
       `UPDATE deliveries SET lease_expires_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND lease_owner = ?
@@ -212,6 +218,8 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     reject: (err: unknown) => void;
   }
   let pendingEnqueues: PendingEnqueue[] = [];
+  /** What the enqueues of the group being committed handed over (undone if the commit fails). */
+  let handedInGroup: LeasedDelivery[][] = [];
   const enqueueGroupTx = db.transaction((group: PendingEnqueue[]) =>
     group.map((item) => {
       try {
@@ -224,11 +232,13 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   function commitEnqueues() {
     const group = pendingEnqueues;
     pendingEnqueues = [];
+    handedInGroup = [];
     let outcomes: ReturnType<typeof enqueueGroupTx>;
     try {
       outcomes = enqueueGroupTx(group);
       lastError = undefined;
     } catch (err) {
+      for (const handed of handedInGroup) handoff.unreserve(handed);
       const code = (err as { code?: string }).code ?? "";
       if (/SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT)/.test(code)) lastError = `local queue: ${code}`;
       for (const item of group) item.reject(err);
@@ -237,8 +247,14 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     walSync().then(
       () => {
         for (const [i, o] of outcomes.entries()) {
-          if ("ok" in o) group[i]!.resolve(o.ok as Awaited<ReturnType<Queue["enqueue"]>>);
-          else group[i]!.reject(o.err);
+          const result = o.ok;
+          if (result === undefined) {
+            group[i]!.reject(o.err);
+            continue;
+          }
+          // Only now that the message is durable may its sender see it.
+          if (result.created) handoff.add(result.handed);
+          group[i]!.resolve(result.created ? { created: true } : result);
         }
       },
       (err) => {
@@ -246,6 +262,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         // Committed but not known to be durable: the clients hear 4xx and will send again, so the copies queued
         // here must not go out as well.
         for (const [i, o] of outcomes.entries()) {
+          if (o.ok?.created) handoff.unreserve(o.ok.handed);
           if ("ok" in o && o.ok?.created) {
             try {
               cancelTx(group[i]!.args[0].id, clock.now());
@@ -276,10 +293,32 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         dkimBodyHash: message.dkimBodyHash ? JSON.stringify(message.dkimBodyHash) : null,
         extraHeaders: message.extraHeaders?.length ? JSON.stringify(message.extraHeaders) : null,
       });
+      const handed: LeasedDelivery[] = [];
       for (const d of deliveries) {
-        st.insertDelivery.run(d.id, message.id, d.zone, d.recipient, d.domain, d.nextAttemptAt ?? now, now);
+        const due = d.nextAttemptAt ?? now;
+        const taker = due <= now ? handoff.taker(d.zone, handed) : undefined;
+        const until = taker ? now + taker.leaseMs : 0;
+        st.insertDelivery.run(d.id, message.id, d.zone, d.recipient, d.domain, due, now, taker?.owner ?? null, until);
+        if (taker) {
+          handed.push({
+            id: d.id,
+            messageId: message.id,
+            zone: d.zone,
+            recipient: d.recipient,
+            domain: d.domain,
+            state: "queued",
+            attempts: 0,
+            nextAttemptAt: due,
+            updatedAt: now,
+            leaseOwner: taker.owner,
+            leaseExpiresAt: until,
+            message,
+          });
+        }
       }
-      return { created: true as const };
+      handoff.reserve(handed);
+      handedInGroup.push(handed);
+      return { created: true as const, handed };
     },
   );
 
@@ -346,6 +385,17 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     );
   }
 
+  /** Handed deliveries nobody took go back to storage as due work. */
+  function releaseHanded(left: LeasedDelivery[]) {
+    const byOwner = new Map<string, string[]>();
+    for (const d of left) byOwner.set(d.leaseOwner, [...(byOwner.get(d.leaseOwner) ?? []), d.id]);
+    try {
+      for (const [owner, ids] of byOwner) st.dropLeases.run(JSON.stringify(ids), owner);
+    } catch {
+      // storage failing: the leases run out by themselves (queue.leaseTime)
+    }
+  }
+
   const cancelTx = db.transaction((messageId: string, now: number) => {
     const n = st.cancel.run(now, messageId).changes;
     if (n > 0) st.closeMany.run(n, messageId);
@@ -361,10 +411,12 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
 
     lease: (zone, { owner, limit, leaseMs, now }) =>
       guarded(() => {
+        // Work that waited in storage first (it is older), then what was handed over fresh.
         const ids = leaseTx(zone, owner, limit, now + leaseMs, now);
-        if (ids.length === 0) return [];
-        const rows = st.leasedRows.all(JSON.stringify(ids)) as (DeliveryRow & MessageRow & { m_id: string })[];
-        return rows.map(
+        const rows = ids.length
+          ? (st.leasedRows.all(JSON.stringify(ids)) as (DeliveryRow & MessageRow & { m_id: string })[])
+          : [];
+        const leased = rows.map(
           (r): LeasedDelivery => ({
             ...toDelivery(r),
             leaseOwner: owner,
@@ -372,7 +424,20 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
             message: toMessage({ ...r, id: r.m_id }),
           }),
         );
+        const handed = handoff.take(zone, owner, limit - leased.length, now);
+        // A lease handed over a while ago gets its full time again, as a fresh lease would have.
+        const short = handed.filter((d) => d.leaseExpiresAt < now + leaseMs / 2);
+        if (short.length) {
+          st.renew.run(now + leaseMs, JSON.stringify(short.map((d) => d.id)), owner);
+          for (const d of short) d.leaseExpiresAt = now + leaseMs;
+        }
+        return handed.length ? [...leased, ...handed] : leased;
       }),
+
+    handOff: (zone, offer) => {
+      handoff.offer(zone, offer);
+      return () => releaseHanded(handoff.withdraw(zone));
+    },
 
     renew: (ids, owner, until) =>
       guarded(() => {
@@ -385,9 +450,17 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         if (pendingCompletes.length === 1) setImmediate(commitCompletes);
       }),
 
-    release: (owner) => guarded(() => st.release.run(owner).changes),
+    release: (owner) =>
+      guarded(() => {
+        handoff.withdrawOwner(owner); // their leases are released with the rest below
+        return st.release.run(owner).changes;
+      }),
 
-    cancel: (messageId, now) => guarded(() => cancelTx(messageId, now)),
+    cancel: (messageId, now) =>
+      guarded(() => {
+        handoff.dropMessage(messageId);
+        return cancelTx(messageId, now);
+      }),
 
     getMessage: (messageId) =>
       guarded(() => {
@@ -401,7 +474,11 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         return { message: toMessage(m), deliveries };
       }),
 
-    nextDueAt: (zone) => guarded(() => (st.nextDue.get(zone) as { t: number | null }).t ?? undefined),
+    nextDueAt: (zone) =>
+      guarded(() => {
+        if (handoff.hasWaiting(zone)) return clock.now();
+        return (st.nextDue.get(zone) as { t: number | null }).t ?? undefined;
+      }),
 
     finishedMessages: (limit) =>
       guarded(() =>
@@ -417,7 +494,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
 
     unhealthyReason: () => lastError,
 
-    ops: createLocalQueueOps(db, guarded, clock),
+    ops: recallingOps(createLocalQueueOps(db, guarded, clock), () => releaseHanded(handoff.recall())),
 
     close: async () => {
       // Idempotent: a second close (e.g. a test's teardown after the test closed it) does nothing.
@@ -466,4 +543,24 @@ function createWalSync(dbPath: string): (() => Promise<void>) & { close(): Promi
       closeSync(fd);
     },
   });
+}
+
+/**
+ * An operator's change (retry, hold, remove, flush) applies to what is in storage; deliveries handed to a sender
+ * but not yet taken go back there first, so the change reaches them before any is attempted.
+ */
+function recallingOps(ops: QueueOps, recall: () => void): QueueOps {
+  const recalled =
+    <A extends unknown[], R>(op: (...args: A) => Promise<R>) =>
+    (...args: A) => {
+      recall();
+      return op(...args);
+    };
+  return {
+    ...ops,
+    retry: recalled(ops.retry),
+    hold: recalled(ops.hold),
+    remove: recalled(ops.remove),
+    flush: recalled(ops.flush),
+  };
 }

@@ -243,7 +243,7 @@ async function connectToAny(hosts: MxHost[], domain: string, deps: AttemptDeps, 
         ...(deps.zone.auth && deps.zone.host === host.host ? { auth: deps.zone.auth } : {}),
         tlsPolicy: {
           enforce: hostTls.enforce,
-          ca: deps.tls?.ca,
+          ...(deps.tls ? { secureContext: deps.tls.secureContext } : {}),
           check: (s: Parameters<typeof checkSession>[1]) => checkSession(hostTls, s),
         },
       };

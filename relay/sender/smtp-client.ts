@@ -1,6 +1,8 @@
 // One outbound SMTP connection (nodemailer's SMTPConnection) with promises, TLS facts and error translation.
+
+import { isIP } from "node:net";
 import type { Readable } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import type { SecureContext, TLSSocket } from "node:tls";
 import SMTPConnection from "nodemailer/lib/smtp-connection";
 import type { TlsCheck } from "../tls-policy/policy.ts";
 import { passCleanChunks } from "./data-stream.ts";
@@ -27,7 +29,8 @@ export interface ConnectOptions {
    */
   tlsPolicy?: {
     enforce: boolean;
-    ca?: string[] | undefined;
+    /** Trusted CAs as a context built once (relay/tls-policy); Node's default store without it. */
+    secureContext?: SecureContext;
     check(session: { secure: boolean; socket?: TLSSocket | undefined }): TlsCheck;
   };
 }
@@ -128,7 +131,12 @@ export class SmtpClient {
       opportunisticTLS: !enforce,
       // Opportunistic TLS does not authenticate the peer (RFC 7435); the policy's check below does, after the
       // handshake (DANE-EE certificates need not chain to any CA, so the handshake itself never rejects).
-      tls: { rejectUnauthorized: false, servername: options.host, ...(policy?.ca ? { ca: policy.ca } : {}) },
+      tls: {
+        rejectUnauthorized: false,
+        // SNI carries host names only (RFC 6066 §3); Node warns (DEP0123) when given an address.
+        ...(isIP(options.host) ? {} : { servername: options.host }),
+        ...(policy?.secureContext ? { secureContext: policy.secureContext } : {}),
+      },
       connectionTimeout: options.timeouts.connect,
       greetingTimeout: options.timeouts.greeting,
       socketTimeout: options.timeouts.socket,

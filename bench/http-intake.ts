@@ -345,4 +345,7 @@ try {
   if (relay) await stopRelay(relay);
   execFileSync(join(HELPERS, "sink.sh"), ["stop", SINK_ADDR, String(SINK_PORT)], { env: sinkEnv });
   rmSync(dir, { recursive: true, force: true });
+  // Written back now, the thousands of inodes just freed slow file creation on this file system for ~5 s instead
+  // of up to 305 s, for whatever runs next (docs/performance.md, "A trap on this machine").
+  execFileSync("sync");
 }

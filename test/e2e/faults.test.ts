@@ -3,13 +3,14 @@
 // gone; a full disk under the spool or the queue answers 452 4.3.1 / 503, never a permanent 5xx, and nothing is
 // half kept.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type BadMx, type BadMxMode, startBadMx } from "../support/bad-mx.ts";
 import { startTestRelay, type TestRelay } from "../support/relay.ts";
 import { smtpTalk } from "../support/smtp-talk.ts";
+import { spoolContents } from "../support/spool.ts";
 import { startWorld, type World } from "../support/world.ts";
 
 let world: World | undefined;
@@ -139,8 +140,7 @@ describe("a full disk", () => {
     });
     expect(http.status).toBe(503);
     expect(http.headers.get("retry-after")).toBe("30");
-    const files = readdirSync(spool, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-    expect(files.map((f) => f.name)).toEqual([]);
+    expect(spoolContents(spool)).toEqual([]);
   });
 
   it("answers 452 4.3.1 when the queue database cannot grow, and accepts again once there is room", async () => {

@@ -1,12 +1,13 @@
 // A world for tests that run the relay as a child process (kill -9, restarts, memory): a DNS server for the test
 // domains, an SMTP sink as their MX and a config file with fixed free ports, so a restarted relay is the same relay.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigInput } from "../../shared/config/schema.ts";
 import { type DnsServer, startDnsServer } from "./dns-server.ts";
 import { deepMerge, freePort, type RelayProcess, spawnRelay, writeConfigFile } from "./relay.ts";
 import { type Sink, type SinkOptions, startSink } from "./smtp-sink.ts";
+import { spoolContents } from "./spool.ts";
 import { POOL, SINK_DOMAINS } from "./world.ts";
 
 export interface ProcessWorld {
@@ -20,7 +21,7 @@ export interface ProcessWorld {
   apiUrl: string;
   /** Starts `zonerelay start` on this world's config; resolves once it listens. `keepLogs` collects its output. */
   spawn(opts?: { keepLogs?: boolean }): Promise<RelayProcess>;
-  /** Every file under the spool directory (bodies `*.eml`, bodies being written `*.tmp`). */
+  /** Every body in the spool: files (`*.eml`, `*.tmp` while written) and `bodies.sqlite#<id>` (test/support/spool.ts). */
   spoolFiles(): string[];
   close(): Promise<void>;
 }
@@ -63,12 +64,7 @@ export async function startProcessWorld(
     apiPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
     spawn: (spawnOpts = {}) => spawnRelay(configFile, smtpPort, spawnOpts),
-    spoolFiles() {
-      if (!existsSync(spoolDir)) return [];
-      return readdirSync(spoolDir, { recursive: true, withFileTypes: true })
-        .filter((e) => e.isFile())
-        .map((e) => join(e.parentPath, e.name));
-    },
+    spoolFiles: () => spoolContents(spoolDir),
     async close() {
       await sink.close();
       await dns.close();

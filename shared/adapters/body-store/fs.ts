@@ -1,10 +1,12 @@
-// BodyStore on the local disk: one file per body in a spool directory, fsynced (file and directory) before put resolves.
+// BodyStore on the local disk: a spool directory with one file per large body, fsynced (file and directory) before put
+// resolves, and the small bodies together in `bodies.sqlite` (inline-bodies.ts), durable the same way.
 import { constants, createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import type { BodyStore } from "../../ports/body-store.ts";
 import { pipeStreams } from "../../streams/pipe-streams.ts";
+import { openInlineBodies } from "./inline-bodies.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 /** After a write fails for lack of space, report unhealthy for this long so intake answers 4xx at once. */
@@ -15,6 +17,8 @@ const TEMP_PATTERN = /\.eml\.(\d+)\.tmp$/;
 const STALE_TEMP_MS = 60 * 60 * 1000;
 /** Bodies up to this size that this process wrote are kept in memory for the sender (see `recent`). */
 const KEEP_BODY_MAX = 256 * 1024;
+/** Bodies up to this size go into bodies.sqlite rather than a file of their own. */
+const INLINE_MAX = KEEP_BODY_MAX;
 const KEEP_TOTAL_MAX = 32 * 1024 * 1024;
 
 export async function createFsBodyStore(options: { dir: string }): Promise<BodyStore> {
@@ -22,6 +26,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
   await mkdir(root, { recursive: true });
   // A process killed during a write (kill -9, power loss) leaves its temp file behind: never a body, only waste.
   await sweepTemps(root, (pid, age) => !isAlive(pid) || age > STALE_TEMP_MS);
+  const inline = openInlineBodies(join(root, "bodies.sqlite"));
   let sickUntil = 0;
   let sickReason = "";
 
@@ -40,6 +45,15 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
   // (a file read is four: open, read, read to the end, close). Bounded; the oldest go first.
   const recent = new Map<string, Buffer>();
   let recentBytes = 0;
+  const keep = (id: string, body: Buffer) => {
+    recent.set(id, body);
+    recentBytes += body.length;
+    for (const [old, kept] of recent) {
+      if (recentBytes <= KEEP_TOTAL_MAX) break;
+      recent.delete(old);
+      recentBytes -= kept.length;
+    }
+  };
   const forget = (id: string) => {
     const kept = recent.get(id);
     if (kept) recentBytes -= kept.length;
@@ -75,27 +89,24 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
         const out = new FileSink(async (dsync) => {
           file = await openTemp(temp, dir, WRITE_FLAGS | (dsync ? constants.O_DSYNC : 0));
           return file;
-        });
+        }, INLINE_MAX);
         await pipeStreams(body, out);
+        if (out.inline) {
+          await inline.put(id, out.inline);
+          keep(id, out.inline);
+          return { size: out.inline.length };
+        }
         size = out.bytesWritten;
         // The data and the file's size (a body written in one O_DSYNC write already is); the name is made durable below.
         if (!out.synced) await file!.datasync();
         await Promise.all([file!.close(), rename(temp, final)]);
         file = undefined;
-        if (out.kept) {
-          recent.set(id, out.kept);
-          recentBytes += out.kept.length;
-          for (const [old, kept] of recent) {
-            if (recentBytes <= KEEP_TOTAL_MAX) break;
-            recent.delete(old);
-            recentBytes -= kept.length;
-          }
-        }
+        if (out.kept) keep(id, out.kept);
       } catch (err) {
         await file?.close().catch(() => {});
         await rm(temp, { force: true });
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "ENOSPC" || code === "EDQUOT" || code === "EROFS" || code === "EIO") {
+        const code = (err as NodeJS.ErrnoException).code ?? "";
+        if (/^(ENOSPC|EDQUOT|EROFS|EIO|SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT))/.test(code)) {
           sickUntil = Date.now() + SICK_AFTER_ERROR_MS;
           sickReason = `spool ${root}: ${code}`;
         }
@@ -109,7 +120,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     },
 
     async get(id) {
-      const kept = recent.get(id);
+      const kept = recent.get(id) ?? (ID_PATTERN.test(id) ? inline.get(id) : undefined);
       if (kept) return Readable.from([kept], { objectMode: false });
       const stream = createReadStream(pathOf(id));
       // Surface ENOENT as a rejection rather than a later stream error.
@@ -122,6 +133,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 
     async delete(id) {
       forget(id);
+      if (ID_PATTERN.test(id) && inline.delete(id)) return;
       await rm(pathOf(id), { force: true });
     },
 
@@ -134,6 +146,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
           if (entry.isFile() && entry.name.endsWith(".eml")) yield entry.name.slice(0, -4);
         }
       }
+      yield* inline.ids();
     },
 
     unhealthyReason() {
@@ -143,6 +156,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     async close() {
       recent.clear();
       await syncDir.close();
+      await inline.close();
     },
   };
 }
@@ -160,18 +174,30 @@ class FileSink extends Writable {
   bytesWritten = 0;
   synced = false;
   kept: Buffer | undefined;
+  /** The whole body, when it ended within `inlineMax` bytes: then no file was made. */
+  inline: Buffer | undefined;
+  private inlineOk = true;
   private keep: Buffer[] | undefined = [];
   private file: FileHandle | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly openFile: (dsync: boolean) => Promise<FileHandle>) {
+  constructor(
+    private readonly openFile: (dsync: boolean) => Promise<FileHandle>,
+    private readonly inlineMax: number,
+  ) {
     super();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void) {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
+    if (this.inlineOk) {
+      // Held back while the body may still end small enough to go inline; past that, written as it comes.
+      if (this.pendingBytes <= this.inlineMax) return done();
+      this.inlineOk = false;
+      this.keep = undefined;
+    }
     if (this.keep) {
       if (this.bytesWritten + this.pendingBytes <= KEEP_BODY_MAX) this.keep.push(chunk);
       else this.keep = undefined;
@@ -181,6 +207,11 @@ class FileSink extends Writable {
   }
 
   override _final(done: (err?: Error | null) => void) {
+    if (this.inlineOk) {
+      this.inline = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+      this.pending = [];
+      return done();
+    }
     this.flush(true).then(() => {
       if (this.keep) this.kept = Buffer.concat(this.keep);
       done();

@@ -1,11 +1,12 @@
 // Queue on a local SQLite file (WAL; enqueues fsynced before they resolve): the embedded mode's durable queue.
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Attempt, Delivery, LeasedDelivery, MessageRecord } from "../../domain/envelope.ts";
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
 import type { QueueOps } from "../../ports/queue-ops.ts";
+import { createWalSync } from "../sqlite-wal-sync.ts";
 import { LocalHandoff } from "./local-handoff.ts";
 import { createLocalQueueOps } from "./local-ops.ts";
 import { LOCAL_QUEUE_SCHEMA, migrateLocalQueue } from "./local-schema.ts";
@@ -118,7 +119,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   // to us, that work is due again at once instead of waiting out queue.leaseTime.
   db.prepare("UPDATE deliveries SET lease_owner = NULL, lease_expires_at = 0 WHERE lease_owner IS NOT NULL").run();
   let lastError: string | undefined;
-  const walSync = createWalSync(options.path);
+  const walSync = createWalSync(options.path, "local queue");
   const handoff = new LocalHandoff();
 
   const st = {
@@ -503,46 +504,6 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
       db.close();
     },
   };
-}
-
-/**
- * fdatasync of the queue's WAL file on libuv's thread pool, coalesced: callers that arrive while one runs share
- * the next. On Linux an fsync flushes the file's dirty pages whichever descriptor wrote them, so this makes every
- * transaction committed before the call durable, as synchronous=FULL would at COMMIT. SQLite deletes the WAL only
- * when the database closes, so the descriptor stays on the live file. An in-memory database has nothing to sync.
- */
-function createWalSync(dbPath: string): (() => Promise<void>) & { close(): Promise<void> } {
-  const walPath = `${dbPath}-wal`;
-  if (dbPath === ":memory:" || dbPath === "") return Object.assign(() => Promise.resolve(), { close: async () => {} });
-  // WAL mode creates the file when the database is opened; without it no enqueue could be made durable.
-  if (!existsSync(walPath)) throw new Error(`local queue: ${walPath} missing (WAL mode expected)`);
-  const fd = openSync(walPath, "r");
-  let running: Promise<void> | undefined;
-  let next: Promise<void> | undefined;
-  const syncNow = () => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
-  const sync = (): Promise<void> => {
-    if (!running) {
-      running = syncNow().finally(() => {
-        running = undefined;
-      });
-      return running;
-    }
-    // One is running: it may have started before the caller's commit, so the caller waits for the one after it.
-    next ??= running
-      .catch(() => {})
-      .then(() => {
-        next = undefined;
-        return sync();
-      });
-    return next;
-  };
-  return Object.assign(sync, {
-    async close() {
-      await next?.catch(() => {});
-      await running?.catch(() => {});
-      closeSync(fd);
-    },
-  });
 }
 
 /**

@@ -7,18 +7,37 @@ import type { Queue } from "../shared/ports/queue.ts";
 
 /** A body without a message is an orphan only when older than any intake could still be working on. */
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
+/** Removals run this many at a time: stores that group writes (bodies.sqlite, the local queue) commit them once. */
+const PARALLEL = 64;
 
-export async function collectGarbage(deps: { queue: Queue; bodyStore: BodyStore; clock: Clock; logger: Logger }) {
+interface GcDeps {
+  queue: Queue;
+  bodyStore: BodyStore;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Removes the bodies of finished messages. Run often (relay/main.ts: every second), so a body goes soon after its
+ * last delivery, as Postfix removes a queue file, instead of piling up between sweeps.
+ */
+export async function releaseFinishedBodies(deps: GcDeps): Promise<number> {
   let removed = 0;
   for (;;) {
     const finished = await deps.queue.finishedMessages(500);
-    if (finished.length === 0) break;
-    for (const m of finished) {
-      await deps.bodyStore.delete(m.bodyId);
-      await deps.queue.markBodyRemoved(m.id);
-      removed++;
+    if (finished.length === 0) return removed;
+    for (let i = 0; i < finished.length; i += PARALLEL) {
+      const batch = finished.slice(i, i + PARALLEL);
+      // The body first: a stop in between leaves the message listed, and the next run removes it again.
+      await Promise.all(batch.map((m) => deps.bodyStore.delete(m.bodyId)));
+      await Promise.all(batch.map((m) => deps.queue.markBodyRemoved(m.id)));
+      removed += batch.length;
     }
   }
+}
+
+/** Removes bodies no message refers to; lists the whole store, so it runs rarely. */
+export async function sweepOrphans(deps: GcDeps): Promise<number> {
   let orphans = 0;
   for await (const bodyId of deps.bodyStore.list()) {
     const created = Number.parseInt(bodyId.slice(0, 9), 36);
@@ -28,6 +47,12 @@ export async function collectGarbage(deps: { queue: Queue; bodyStore: BodyStore;
       orphans++;
     }
   }
+  return orphans;
+}
+
+export async function collectGarbage(deps: GcDeps) {
+  const removed = await releaseFinishedBodies(deps);
+  const orphans = await sweepOrphans(deps);
   if (removed || orphans) deps.logger.info({ removed, orphans }, "garbage collected");
   return { removed, orphans };
 }

@@ -15,7 +15,7 @@ import { createMetrics, instrumentPort } from "../shared/observability/metrics.t
 import { loadPlugins } from "../shared/plugins/loader.ts";
 import { type Clock, systemClock } from "../shared/ports/clock.ts";
 import { createBounceNotifier, createDelayNotifier } from "./bounce-notifier.ts";
-import { collectGarbage } from "./gc.ts";
+import { collectGarbage, releaseFinishedBodies } from "./gc.ts";
 import { type SmtpIntake, startSmtpIntake } from "./intake/smtp-intake.ts";
 import { submitSettings } from "./intake/submit-settings.ts";
 import { addRelayCollectors, countingSubmit } from "./metrics-sources.ts";
@@ -56,6 +56,7 @@ const RESTART_KEYS = [
 const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;
 
 const GC_INTERVAL_MS = 60_000;
+const RELEASE_INTERVAL_MS = 1_000;
 const STOP_GRACE_MS = 30_000;
 
 export async function startRelay(
@@ -196,9 +197,21 @@ export async function startRelay(
     : undefined;
 
   for (const sender of senders.values()) sender.start();
+  // One collection at a time: finished bodies every second, the full sweep for orphans every minute.
+  let collecting: Promise<unknown> | undefined;
+  let lastSweep = Date.now();
   const gc = setInterval(() => {
-    collectGarbage({ queue, bodyStore, clock, logger }).catch((err) => logger.error({ err }, "gc failed"));
-  }, GC_INTERVAL_MS);
+    if (collecting) return; // the last one is still at work
+    const gcDeps = { queue, bodyStore, clock, logger };
+    const sweep = Date.now() - lastSweep >= GC_INTERVAL_MS;
+    if (sweep) lastSweep = Date.now();
+    const run: Promise<unknown> = sweep ? collectGarbage(gcDeps) : releaseFinishedBodies(gcDeps);
+    collecting = run
+      .catch((err) => logger.error({ err }, "gc failed"))
+      .finally(() => {
+        collecting = undefined;
+      });
+  }, RELEASE_INTERVAL_MS);
   gc.unref();
   logger.info({ owner, zones: [...senders.keys()] }, "relay started");
 
@@ -215,6 +228,7 @@ export async function startRelay(
         const grace = new Promise<void>((r) => setTimeout(r, STOP_GRACE_MS).unref());
         await Promise.race([Promise.all([...senders.values()].map((s) => s.stop())), grace]);
         const released = await queue.release(owner);
+        await collecting;
         await backends.close();
         await plugins.close();
         logger.info({ released }, "relay stopped");

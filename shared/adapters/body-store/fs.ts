@@ -133,7 +133,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 
     async delete(id) {
       forget(id);
-      if (ID_PATTERN.test(id) && inline.delete(id)) return;
+      if (ID_PATTERN.test(id) && (await inline.delete(id))) return;
       await rm(pathOf(id), { force: true });
     },
 

@@ -14,8 +14,8 @@ export interface InlineBodies {
   /** Stores the body; resolves once it is durable. */
   put(id: string, data: Buffer): Promise<void>;
   get(id: string): Buffer | undefined;
-  /** Removes the body; true when it was here. */
-  delete(id: string): boolean;
+  /** Removes the body; true when it was here. Deletes of one turn share a transaction. */
+  delete(id: string): Promise<boolean>;
   /** Every id held, a page at a time (so writes can go on between pages). */
   ids(): AsyncIterable<string>;
   close(): Promise<void>;
@@ -66,6 +66,22 @@ export function openInlineBodies(path: string): InlineBodies {
     );
   }
 
+  // No fsync: a delete lost to a power cut leaves an orphan that the garbage collector's sweep removes.
+  let deletes: { id: string; resolve: (found: boolean) => void; reject: (err: unknown) => void }[] = [];
+  const deleteGroup = db.transaction((group: typeof deletes) => group.map((d) => st.remove.run(d.id).changes > 0));
+  function commitDeletes() {
+    const group = deletes;
+    deletes = [];
+    let found: boolean[];
+    try {
+      found = deleteGroup(group);
+    } catch (err) {
+      for (const d of group) d.reject(err);
+      return;
+    }
+    for (const [i, d] of group.entries()) d.resolve(found[i]!);
+  }
+
   return {
     put: (id, data) =>
       new Promise((resolve, reject) => {
@@ -73,8 +89,11 @@ export function openInlineBodies(path: string): InlineBodies {
         if (pending.length === 1) setImmediate(commit);
       }),
     get: (id) => st.get.get(id) as Buffer | undefined,
-    // No fsync: a delete lost to a power cut leaves an orphan that the garbage collector's sweep removes.
-    delete: (id) => st.remove.run(id).changes > 0,
+    delete: (id) =>
+      new Promise((resolve, reject) => {
+        deletes.push({ id, resolve, reject });
+        if (deletes.length === 1) setImmediate(commitDeletes);
+      }),
     async *ids() {
       let after = "";
       for (;;) {

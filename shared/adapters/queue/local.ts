@@ -397,6 +397,24 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
     }
   }
 
+  /** Bodies released in the same turn (the garbage collector's batches) are marked in one transaction. */
+  let pendingBodyMarks: { args: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  const markGroupTx = db.transaction((ids: string[]) => {
+    for (const id of ids) st.bodyRemoved.run(id);
+  });
+  function commitBodyMarks() {
+    const group = pendingBodyMarks;
+    pendingBodyMarks = [];
+    guarded(() => markGroupTx(group.map((p) => p.args))).then(
+      () => {
+        for (const p of group) p.resolve();
+      },
+      (err) => {
+        for (const p of group) p.reject(err);
+      },
+    );
+  }
+
   const cancelTx = db.transaction((messageId: string, now: number) => {
     const n = st.cancel.run(now, messageId).changes;
     if (n > 0) st.closeMany.run(n, messageId);
@@ -487,8 +505,9 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
       ),
 
     markBodyRemoved: (messageId) =>
-      guarded(() => {
-        st.bodyRemoved.run(messageId);
+      new Promise((resolve, reject) => {
+        pendingBodyMarks.push({ args: messageId, resolve, reject });
+        if (pendingBodyMarks.length === 1) setImmediate(commitBodyMarks);
       }),
 
     hasBody: (bodyId) => guarded(() => st.hasBody.get(bodyId) !== undefined),

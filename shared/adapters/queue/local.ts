@@ -101,6 +101,10 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   // One process owns a local queue (the embedded mode): EXCLUSIVE makes a second opener fail loudly instead of
   // two senders racing on one file. The lock dies with the process, so a crash leaves nothing held.
   try {
+    // Queue rows are small and every commit writes each page it touched to the WAL in full: 1 KiB pages write a
+    // quarter of the bytes of the default 4 KiB (~25% less CPU per message in the queue, issue 9). Takes effect
+    // only when the file is created; an existing queue keeps its page size.
+    db.pragma("page_size = 1024");
     db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
     db.exec("BEGIN IMMEDIATE; COMMIT");

@@ -165,7 +165,10 @@ const queue = z
       .enum(["fs", "gridfs", "s3"])
       .optional()
       .describe("Where message bodies live (default: `fs` with local, `gridfs` with mongo, `s3` with sqs)."),
-    spoolDir: z.string().default("./data/spool").describe("Directory of message bodies (fs body store)."),
+    spoolDir: z
+      .string()
+      .default("./data/spool")
+      .describe("Directory of message bodies (fs body store): up to 256 KiB in `bodies.sqlite`, larger ones as files."),
     dbPath: z.string().default("./data/queue.sqlite").describe("SQLite queue file (local queue)."),
     collection: z
       .string()

@@ -197,18 +197,27 @@ export async function startRelay(
     : undefined;
 
   for (const sender of senders.values()) sender.start();
-  // One collection at a time: finished bodies every second, the full sweep for orphans every minute.
+  // One collection at a time. Finished bodies go every second while there are some; a run that finds none waits
+  // twice as long for the next (up to a minute), so an idle host does not query a shared backend (S3 listings,
+  // MongoDB) every second. The full sweep for orphans runs every minute.
   let collecting: Promise<unknown> | undefined;
   let lastSweep = Date.now();
+  let releaseEvery = RELEASE_INTERVAL_MS;
+  let nextRelease = 0;
   const gc = setInterval(() => {
-    if (collecting) return; // the last one is still at work
+    const now = Date.now();
+    if (collecting || now < nextRelease) return;
     const gcDeps = { queue, bodyStore, clock, logger };
-    const sweep = Date.now() - lastSweep >= GC_INTERVAL_MS;
-    if (sweep) lastSweep = Date.now();
-    const run: Promise<unknown> = sweep ? collectGarbage(gcDeps) : releaseFinishedBodies(gcDeps);
+    const sweep = now - lastSweep >= GC_INTERVAL_MS;
+    if (sweep) lastSweep = now;
+    const run = sweep ? collectGarbage(gcDeps).then((r) => r.removed) : releaseFinishedBodies(gcDeps);
     collecting = run
+      .then((removed) => {
+        releaseEvery = removed > 0 ? RELEASE_INTERVAL_MS : Math.min(GC_INTERVAL_MS, releaseEvery * 2);
+      })
       .catch((err) => logger.error({ err }, "gc failed"))
       .finally(() => {
+        nextRelease = Date.now() + releaseEvery - RELEASE_INTERVAL_MS;
         collecting = undefined;
       });
   }, RELEASE_INTERVAL_MS);

@@ -1,6 +1,9 @@
 // End to end through the embedded relay: intake (HTTP and SMTP) → spool + SQLite queue → MX lookup on a real DNS
 // server → delivery to a real SMTP sink, with the outcomes the sink and the status API can see.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { spoolContents } from "../support/spool.ts";
 import { rfc822, sendSmtp, startWorld, type World } from "../support/world.ts";
 
 let world: World | undefined;
@@ -60,6 +63,13 @@ describe("delivery from the embedded relay", () => {
     expect(delivery!.history).toHaveLength(1);
     expect(delivery!.history[0]!.localAddress).toBe(msg!.remoteAddress);
     expect(delivery!.history[0]!.response).toMatch(/^250/);
+
+    // Its body leaves the spool within seconds of the last delivery (not at the next minute's sweep).
+    const spool = join(world.relay.dir, "spool");
+    expect(existsSync(join(spool, "bodies.sqlite"))).toBe(true);
+    const deadline = Date.now() + 5_000;
+    while (spoolContents(spool).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(spoolContents(spool)).toEqual([]);
   });
 
   it("sends 3 recipients at 2 domains over 2 connections, one transaction per domain and one delivery each", async () => {

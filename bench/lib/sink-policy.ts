@@ -1,5 +1,9 @@
 // The smart sink's decisions and counters (bench/sink.ts), apart from its sockets so a unit test can check them:
 // which share of recipients or transactions is refused with which reply, and what was counted.
+import { seededRandom } from "../../test/support/seeded-random.ts";
+
+/** A seeded PRNG, so a run's refusals can be repeated (SINK_SEED). */
+export { seededRandom };
 
 /** A refusal the sink answers with (smtp-server writes `${code} ${text}`). */
 export interface SinkReply {
@@ -23,18 +27,6 @@ export const REPLIES: Record<RejectStage, { temp: SinkReply; perm: SinkReply }> 
   rcpt: { temp: { code: 451, text: "4.7.1 Try again later" }, perm: { code: 550, text: "5.1.1 User unknown" } },
   data: { temp: { code: 451, text: "4.7.1 Try again later" }, perm: { code: 554, text: "5.7.1 Message rejected" } },
 };
-
-/** mulberry32: a tiny seeded PRNG, so a run's refusals can be repeated (SINK_SEED). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Decides, at the configured stage, whether to refuse; undefined = accept. Mail from the null sender (DSNs) is
  * never refused, so every bounce the relays send is counted, and a refused bounce cannot bounce again. */

@@ -10,6 +10,7 @@ import { connectMongo, MONGO_URL } from "../support/mongo.ts";
 import { type ProcessWorld, startProcessWorld, waitFor } from "../support/process-world.ts";
 import { REDIS_URL } from "../support/redis.ts";
 import type { RelayProcess } from "../support/relay.ts";
+import { seededRandom } from "../support/seeded-random.ts";
 import type { SinkMessage } from "../support/smtp-sink.ts";
 import { smtpTalk } from "../support/smtp-talk.ts";
 import { rfc822, sendSmtp } from "../support/world.ts";
@@ -173,7 +174,7 @@ describe("crash safety (kill -9 of the relay process)", () => {
  */
 async function killAtRandom(label: string, over: ConfigInput, iterations: number) {
   const seed = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? iterations);
   const CONNECTIONS = 2;
   world = await startProcessWorld({
@@ -258,16 +259,4 @@ function checkComplete(m: SinkMessage, sent: Map<string, { lines: number }>) {
   expect(lines.at(-1), `trailer of ${token}`).toBe(`END ${token} ${expected!.lines}`);
   expect(lines.length - 1, `lines of ${token}`).toBe(expected!.lines);
   expect(lines.every((l) => l.startsWith(`${token} `) || l.startsWith("END "))).toBe(true);
-}
-
-/** A small seeded PRNG (public domain), so a failing run can be repeated with its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -6,6 +6,7 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashPassword } from "../../shared/auth/password.ts";
+import { type Random, seededRandom } from "../support/seeded-random.ts";
 import { startWorld, type World } from "../support/world.ts";
 
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 30);
@@ -27,19 +28,6 @@ const SEEDS: string[][] = [
 
 const NOISE = ["\r", "\n", "\r\n", "\0", ".", "..", "\r\n.\r\n", "\n.\n", ":", "<", ">", "@", "%", "!", '"', " ", "\t"];
 const WORDS = ["MAIL FROM:", "RCPT TO:", "DATA", "AUTH PLAIN", "EHLO", "RSET", "SIZE=999999999", "BODY=", "SMTPUTF8"];
-
-type Random = () => number;
-
-function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(random: Random, list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 
@@ -160,7 +148,7 @@ describe("SMTP session fuzzing", () => {
     `keeps answering with valid replies to ${SECONDS} s of mutated sessions`,
     async () => {
       const seed = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-      const random = mulberry32(seed);
+      const random = seededRandom(seed);
       const deadline = Date.now() + SECONDS * 1000;
       let sessions = 0;
       let queued = 0;

@@ -82,9 +82,14 @@ export class LocalHandoff {
   take(zone: string, owner: string, limit: number, now: number): LeasedDelivery[] {
     const list = this.waiting.get(zone);
     if (!list?.length || this.offers.get(zone)?.owner !== owner || limit <= 0) return [];
-    let skip = 0;
-    while (skip < list.length && list[skip]!.leaseExpiresAt <= now) skip++;
-    return list.splice(0, skip + limit).slice(skip);
+    const taken: LeasedDelivery[] = [];
+    let i = 0;
+    while (i < list.length && taken.length < limit) {
+      const d = list[i++]!;
+      if (d.leaseExpiresAt > now) taken.push(d);
+    }
+    list.splice(0, i);
+    return taken;
   }
 
   /** Forgets the handed deliveries of a message (cancelled). */

@@ -51,6 +51,21 @@ export interface Delivery {
 
 export type NewDelivery = Pick<Delivery, "id" | "zone" | "recipient" | "domain"> & { nextAttemptAt?: number };
 
+/** A new delivery of a message as a queue first stores it: queued, no attempt yet, due at once unless dated. */
+export function queuedDelivery(messageId: string, d: NewDelivery, now: number): Delivery {
+  return {
+    id: d.id,
+    messageId,
+    zone: d.zone,
+    recipient: d.recipient,
+    domain: d.domain,
+    state: "queued",
+    attempts: 0,
+    nextAttemptAt: d.nextAttemptAt ?? now,
+    updatedAt: now,
+  };
+}
+
 /** A leased delivery carries its message so the sender needs no second read. */
 export interface LeasedDelivery extends Delivery {
   message: MessageRecord;

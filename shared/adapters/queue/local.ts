@@ -2,7 +2,13 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { Attempt, Delivery, LeasedDelivery, MessageRecord } from "../../domain/envelope.ts";
+import {
+  type Attempt,
+  type Delivery,
+  type LeasedDelivery,
+  type MessageRecord,
+  queuedDelivery,
+} from "../../domain/envelope.ts";
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
 import type { QueueOps } from "../../ports/queue-ops.ts";
@@ -306,15 +312,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         st.insertDelivery.run(d.id, message.id, d.zone, d.recipient, d.domain, due, now, taker?.owner ?? null, until);
         if (taker) {
           handed.push({
-            id: d.id,
-            messageId: message.id,
-            zone: d.zone,
-            recipient: d.recipient,
-            domain: d.domain,
-            state: "queued",
-            attempts: 0,
-            nextAttemptAt: due,
-            updatedAt: now,
+            ...queuedDelivery(message.id, d, now),
             leaseOwner: taker.owner,
             leaseExpiresAt: until,
             message,

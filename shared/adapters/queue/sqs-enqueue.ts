@@ -1,5 +1,5 @@
 // Enqueue on the sqs queue: all or nothing across S3 (status) and SQS (carriers), with a single commit point.
-import type { MessageRecord, NewDelivery } from "../../domain/envelope.ts";
+import { type MessageRecord, type NewDelivery, queuedDelivery } from "../../domain/envelope.ts";
 import type { EnqueueResult, IdempotencyClaim } from "../../ports/queue.ts";
 import { claimIdempotency, releaseIdempotency } from "./sqs-idempotency.ts";
 import type { DeliveryRecord, MessageObject, StatusStore } from "./sqs-status-store.ts";
@@ -25,15 +25,7 @@ export async function enqueueMessage(
     if (existingMessageId) return { created: false, existingMessageId };
   }
   const records: DeliveryRecord[] = deliveries.map((d) => ({
-    id: d.id,
-    messageId: message.id,
-    zone: d.zone,
-    recipient: d.recipient,
-    domain: d.domain,
-    state: "queued",
-    attempts: 0,
-    nextAttemptAt: d.nextAttemptAt ?? now,
-    updatedAt: now,
+    ...queuedDelivery(message.id, d, now),
     history: [],
     carrier: newCarrierToken(),
   }));

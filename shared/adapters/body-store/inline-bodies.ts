@@ -5,6 +5,7 @@
 // the relay's CPU at 4 KB, issue 9). Here puts that arrive together share one transaction and one fdatasync of the
 // WAL (group commit, as the local queue does), so a put is durable when it resolves, at a fraction of the cost.
 import Database from "better-sqlite3";
+import { eachInSavepoint, perTurn } from "../sqlite-per-turn.ts";
 import { createWalSync } from "../sqlite-wal-sync.ts";
 
 const SCHEMA = "CREATE TABLE IF NOT EXISTS bodies (id TEXT PRIMARY KEY, data BLOB NOT NULL)";
@@ -67,20 +68,7 @@ export function openInlineBodies(path: string): InlineBodies {
   }
 
   // No fsync: a delete lost to a power cut leaves an orphan that the garbage collector's sweep removes.
-  let deletes: { id: string; resolve: (found: boolean) => void; reject: (err: unknown) => void }[] = [];
-  const deleteGroup = db.transaction((group: typeof deletes) => group.map((d) => st.remove.run(d.id).changes > 0));
-  function commitDeletes() {
-    const group = deletes;
-    deletes = [];
-    let found: boolean[];
-    try {
-      found = deleteGroup(group);
-    } catch (err) {
-      for (const d of group) d.reject(err);
-      return;
-    }
-    for (const [i, d] of group.entries()) d.resolve(found[i]!);
-  }
+  const deleteInTurn = perTurn(eachInSavepoint(db, (id: string) => st.remove.run(id).changes > 0));
 
   return {
     put: (id, data) =>
@@ -89,11 +77,7 @@ export function openInlineBodies(path: string): InlineBodies {
         if (pending.length === 1) setImmediate(commit);
       }),
     get: (id) => st.get.get(id) as Buffer | undefined,
-    delete: (id) =>
-      new Promise((resolve, reject) => {
-        deletes.push({ id, resolve, reject });
-        if (deletes.length === 1) setImmediate(commitDeletes);
-      }),
+    delete: (id) => deleteInTurn(id),
     async *ids() {
       let after = "";
       for (;;) {

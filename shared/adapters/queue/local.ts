@@ -12,6 +12,7 @@ import {
 import { type Clock, systemClock } from "../../ports/clock.ts";
 import type { Queue } from "../../ports/queue.ts";
 import type { QueueOps } from "../../ports/queue-ops.ts";
+import { eachInSavepoint, perTurn } from "../sqlite-per-turn.ts";
 import { createWalSync } from "../sqlite-wal-sync.ts";
 import { LocalHandoff } from "./local-handoff.ts";
 import { createLocalQueueOps } from "./local-ops.ts";
@@ -204,14 +205,21 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   };
 
   /** Runs a statement group, remembering a storage failure so intake can refuse quickly. */
-  function guarded<T>(work: () => T): Promise<T> {
+  function noted<T>(work: () => T): T {
     try {
       const result = work();
       lastError = undefined;
-      return Promise.resolve(result);
+      return result;
     } catch (err) {
       const code = (err as { code?: string }).code ?? "";
       if (/SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT)/.test(code)) lastError = `local queue: ${code}`;
+      throw err;
+    }
+  }
+  function guarded<T>(work: () => T): Promise<T> {
+    try {
+      return Promise.resolve(noted(work));
+    } catch (err) {
       return Promise.reject(err);
     }
   }
@@ -360,33 +368,8 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
    * Completions that arrive in the same turn of the event loop share one transaction (a savepoint each): the
    * recipients of one SMTP transaction complete together, and each commit writes its pages to the WAL once.
    */
-  type CompleteArgs = Parameters<Queue["complete"]>;
-  let pendingCompletes: { args: CompleteArgs; resolve: (changed: boolean) => void; reject: (err: unknown) => void }[] =
-    [];
-  const completeGroupTx = db.transaction((group: typeof pendingCompletes) =>
-    group.map((item) => {
-      try {
-        return { ok: completeTx(...item.args) };
-      } catch (err) {
-        return { err };
-      }
-    }),
-  );
-  function commitCompletes() {
-    const group = pendingCompletes;
-    pendingCompletes = [];
-    guarded(() => completeGroupTx(group)).then(
-      (outcomes) => {
-        for (const [i, o] of outcomes.entries()) {
-          if ("ok" in o) group[i]!.resolve(o.ok === true);
-          else group[i]!.reject(o.err);
-        }
-      },
-      (err) => {
-        for (const item of group) item.reject(err);
-      },
-    );
-  }
+  const completeEach = eachInSavepoint(db, (args: Parameters<Queue["complete"]>) => completeTx(...args));
+  const completeInTurn = perTurn((group: Parameters<Queue["complete"]>[]) => noted(() => completeEach(group)));
 
   /** Handed deliveries nobody took go back to storage as due work. */
   function releaseHanded(left: LeasedDelivery[]) {
@@ -400,22 +383,10 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
   }
 
   /** Bodies released in the same turn (the garbage collector's batches) are marked in one transaction. */
-  let pendingBodyMarks: { args: string; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  const markGroupTx = db.transaction((ids: string[]) => {
-    for (const id of ids) st.bodyRemoved.run(id);
+  const markEach = eachInSavepoint(db, (messageId: string) => {
+    st.bodyRemoved.run(messageId);
   });
-  function commitBodyMarks() {
-    const group = pendingBodyMarks;
-    pendingBodyMarks = [];
-    guarded(() => markGroupTx(group.map((p) => p.args))).then(
-      () => {
-        for (const p of group) p.resolve();
-      },
-      (err) => {
-        for (const p of group) p.reject(err);
-      },
-    );
-  }
+  const markInTurn = perTurn((ids: string[]) => noted(() => markEach(ids)));
 
   const cancelTx = db.transaction((messageId: string, now: number) => {
     const n = st.cancel.run(now, messageId).changes;
@@ -465,11 +436,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         st.renew.run(until, JSON.stringify(ids), owner);
       }),
 
-    complete: (id, owner, completion) =>
-      new Promise((resolve, reject) => {
-        pendingCompletes.push({ args: [id, owner, completion], resolve, reject });
-        if (pendingCompletes.length === 1) setImmediate(commitCompletes);
-      }),
+    complete: (id, owner, completion) => completeInTurn([id, owner, completion]),
 
     release: (owner) =>
       guarded(() => {
@@ -506,11 +473,7 @@ export function createLocalQueue(options: { path: string; clock?: Clock }): Loca
         (st.finished.all(limit) as { id: string; body_id: string }[]).map((r) => ({ id: r.id, bodyId: r.body_id })),
       ),
 
-    markBodyRemoved: (messageId) =>
-      new Promise((resolve, reject) => {
-        pendingBodyMarks.push({ args: messageId, resolve, reject });
-        if (pendingBodyMarks.length === 1) setImmediate(commitBodyMarks);
-      }),
+    markBodyRemoved: (messageId) => markInTurn(messageId),
 
     hasBody: (bodyId) => guarded(() => st.hasBody.get(bodyId) !== undefined),
 

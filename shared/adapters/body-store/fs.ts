@@ -15,10 +15,9 @@ const SICK_AFTER_ERROR_MS = 30_000;
 const TEMP_PATTERN = /\.eml\.(\d+)\.tmp$/;
 /** A temp file this old has no writer left, whoever it was (a write never takes an hour). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
-/** Bodies up to this size that this process wrote are kept in memory for the sender (see `recent`). */
-const KEEP_BODY_MAX = 256 * 1024;
-/** Bodies up to this size go into bodies.sqlite rather than a file of their own. */
-const INLINE_MAX = KEEP_BODY_MAX;
+/** Bodies up to this size go into bodies.sqlite rather than a file of their own; those this process wrote are also
+ * kept in memory for the sender (see `recent`). */
+const INLINE_MAX = 256 * 1024;
 const KEEP_TOTAL_MAX = 32 * 1024 * 1024;
 
 export async function createFsBodyStore(options: { dir: string }): Promise<BodyStore> {
@@ -101,7 +100,6 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
         if (!out.synced) await file!.datasync();
         await Promise.all([file!.close(), rename(temp, final)]);
         file = undefined;
-        if (out.kept) keep(id, out.kept);
       } catch (err) {
         await file?.close().catch(() => {});
         await rm(temp, { force: true });
@@ -164,20 +162,17 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC;
 
 /**
- * Writes a stream to a file in few system calls: chunks are gathered up to 16 KiB and written with one writev, so
- * a 4 KiB message is one write instead of one per chunk (fs.WriteStream writes the first at once). Small enough
- * that a long body is on its way to disk while it streams in. The file is opened at the first write: a body that
- * fits one write is written with O_DSYNC, durable when the write returns, with no fdatasync after it (`synced`).
- * Keeps a copy of a body up to KEEP_BODY_MAX (`kept`).
+ * Holds a body back while it may still end within `inlineMax` bytes (then it is `inline`, and no file is made);
+ * past that, writes it to a file in few system calls: what was held goes in one writev, then chunks gathered up to
+ * 16 KiB each, so a long body is on its way to disk while it streams in. The file is opened at the first write: a
+ * body written in one write gets O_DSYNC, durable when the write returns, with no fdatasync after it (`synced`).
  */
 class FileSink extends Writable {
   bytesWritten = 0;
   synced = false;
-  kept: Buffer | undefined;
   /** The whole body, when it ended within `inlineMax` bytes: then no file was made. */
   inline: Buffer | undefined;
   private inlineOk = true;
-  private keep: Buffer[] | undefined = [];
   private file: FileHandle | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -196,11 +191,6 @@ class FileSink extends Writable {
       // Held back while the body may still end small enough to go inline; past that, written as it comes.
       if (this.pendingBytes <= this.inlineMax) return done();
       this.inlineOk = false;
-      this.keep = undefined;
-    }
-    if (this.keep) {
-      if (this.bytesWritten + this.pendingBytes <= KEEP_BODY_MAX) this.keep.push(chunk);
-      else this.keep = undefined;
     }
     if (this.pendingBytes < 16 * 1024) return done();
     this.flush(false).then(() => done(), done);
@@ -212,10 +202,7 @@ class FileSink extends Writable {
       this.pending = [];
       return done();
     }
-    this.flush(true).then(() => {
-      if (this.keep) this.kept = Buffer.concat(this.keep);
-      done();
-    }, done);
+    this.flush(true).then(() => done(), done);
   }
 
   private async flush(last: boolean) {

@@ -21,7 +21,7 @@ describe("garbage collection", () => {
     const deps = { queue, bodyStore, clock: { now: () => Date.now() }, logger: pino({ level: "silent" }) };
     const add = async (big = false) => {
       const id = newId();
-      const body = big ? "x".repeat(300 * 1024) : "Subject: s\r\n\r\nhi\r\n"; // a file, or bodies.sqlite
+      const body = big ? "x".repeat(300 * 1024) : "Subject: s\r\n\r\nhi\r\n"; // a file, or the body log
       await bodyStore.put(id, Readable.from([Buffer.from(body)]));
       const message = {
         id,

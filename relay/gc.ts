@@ -7,7 +7,7 @@ import type { Queue } from "../shared/ports/queue.ts";
 
 /** A body without a message is an orphan only when older than any intake could still be working on. */
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
-/** Removals run this many at a time: stores that group writes (bodies.sqlite, the local queue) commit them once. */
+/** Removals run this many at a time: stores that group writes (the body log, the local queue) commit them once. */
 const PARALLEL = 64;
 
 interface GcDeps {

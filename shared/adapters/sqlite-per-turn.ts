@@ -1,5 +1,5 @@
 // Calls that arrive in the same turn of the event loop, committed together: one SQLite transaction (one set of WAL
-// writes) for the group instead of one per call. Used by the local queue and the spool's bodies.sqlite.
+// writes) for the group instead of one per call. Used by the local queue and a legacy spool's bodies.sqlite.
 import type Database from "better-sqlite3";
 
 export type Outcome<R> = { ok: R } | { err: unknown };

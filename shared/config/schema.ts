@@ -168,7 +168,9 @@ const queue = z
     spoolDir: z
       .string()
       .default("./data/spool")
-      .describe("Directory of message bodies (fs body store): up to 256 KiB in `bodies.sqlite`, larger ones as files."),
+      .describe(
+        "Directory of message bodies (fs body store): up to 256 KiB appended to the body log (`log/`), larger ones as files.",
+      ),
     dbPath: z.string().default("./data/queue.sqlite").describe("SQLite queue file (local queue)."),
     collection: z
       .string()

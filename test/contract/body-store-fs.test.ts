@@ -3,8 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createFsBodyStore } from "../../shared/adapters/body-store/fs.ts";
+import { LEGACY_BODIES_SCHEMA } from "../../shared/adapters/body-store/legacy-bodies.ts";
 import { describeBodyStoreContract } from "./body-store-contract.ts";
 
 async function ids(list: AsyncIterable<string>) {
@@ -68,7 +70,7 @@ describe("fs body store spool buckets", () => {
     const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
     try {
       const store = await createFsBodyStore({ dir });
-      // Over 256 KiB: bodies of their own files (smaller ones go to bodies.sqlite, see below).
+      // Over 256 KiB: bodies of their own files (smaller ones go to the body log, see below).
       const big = (s: string) => s.repeat(300 * 1024);
       await store.put("0000000000aaab", Readable.from([Buffer.from(big("1"))]));
       rmSync(join(dir, "ab"), { recursive: true }); // an operator's cleanup behind the relay's back
@@ -81,13 +83,13 @@ describe("fs body store spool buckets", () => {
   });
 });
 
-describe("fs body store: small bodies in bodies.sqlite", () => {
+describe("fs body store: small bodies in the body log", () => {
   const files = (dir: string) =>
     readdirSync(dir, { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile() && !e.name.startsWith("bodies.sqlite"))
+      .filter((e) => e.isFile() && e.parentPath !== join(dir, "log"))
       .map((e) => e.name);
 
-  it("keeps bodies up to 256 KiB in bodies.sqlite and larger ones in files, both durable, listed and deleted", async () => {
+  it("keeps bodies up to 256 KiB in the body log and larger ones in files, both durable, listed and deleted", async () => {
     const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
     try {
       const store = await createFsBodyStore({ dir });
@@ -131,6 +133,41 @@ describe("fs body store: small bodies in bodies.sqlite", () => {
       const again = await createFsBodyStore({ dir });
       for (const id of idsOf) expect(await text(await again.get(id))).toBe(`body ${id}`);
       await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("still reads, lists and deletes the small bodies of a spool written before the body log (bodies.sqlite)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
+    try {
+      const old = new Database(join(dir, "bodies.sqlite"));
+      old.pragma("journal_mode = WAL");
+      old.exec(LEGACY_BODIES_SCHEMA);
+      old
+        .prepare("INSERT INTO bodies (id, data) VALUES (?, ?)")
+        .run("0000000000dd01", Buffer.from("Subject: old\r\n\r\nqueued before the upgrade\r\n"));
+      old.close();
+      const store = await createFsBodyStore({ dir });
+      await store.put("0000000000dd02", Readable.from([Buffer.from("Subject: new\r\n\r\nnew\r\n")]));
+      expect(await text(await store.get("0000000000dd01"))).toContain("queued before the upgrade");
+      expect((await ids(store.list())).sort()).toEqual(["0000000000dd01", "0000000000dd02"]);
+      await store.delete("0000000000dd01");
+      await expect(store.get("0000000000dd01")).rejects.toThrow();
+      expect(await ids(store.list())).toEqual(["0000000000dd02"]);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a second store on a spool that a live one holds", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zr-spool-"));
+    try {
+      const store = await createFsBodyStore({ dir });
+      await expect(createFsBodyStore({ dir })).rejects.toThrow(/in use by process/);
+      await store.close();
+      await (await createFsBodyStore({ dir })).close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

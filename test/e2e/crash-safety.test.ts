@@ -55,7 +55,7 @@ describe("crash safety (kill -9 of the relay process)", () => {
     await talk.send("MAIL FROM:<app@sender.test>");
     await talk.send("RCPT TO:<half@a.test>");
     expect(await talk.send("DATA")).toMatch(/^354 /);
-    // 320 KB: past the 256 KiB that the spool holds back in memory for bodies.sqlite, so it goes to a file.
+    // 320 KB: past the 256 KiB that the spool holds back in memory for the body log, so it goes to a file.
     talk.write(`From: app@sender.test\r\nSubject: half\r\n\r\n${"half a message\r\n".repeat(20_000)}`);
     const w = world;
     // The body is streaming into the store: a temp file exists and the final dot was never sent.

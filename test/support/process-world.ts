@@ -21,7 +21,7 @@ export interface ProcessWorld {
   apiUrl: string;
   /** Starts `zonerelay start` on this world's config; resolves once it listens. `keepLogs` collects its output. */
   spawn(opts?: { keepLogs?: boolean }): Promise<RelayProcess>;
-  /** Every body in the spool: files (`*.eml`, `*.tmp` while written) and `bodies.sqlite#<id>` (test/support/spool.ts). */
+  /** Every body in the spool: files (`*.eml`, `*.tmp` while written) `log#<id>` (test/support/spool.ts). */
   spoolFiles(): string[];
   close(): Promise<void>;
 }
@@ -63,7 +63,7 @@ export async function startProcessWorld(
     smtpPort,
     apiPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
-    spawn: (spawnOpts = {}) => spawnRelay(configFile, smtpPort, spawnOpts),
+    spawn: (spawnOpts = {}) => spawnRelay(configFile, smtpPort, { ...spawnOpts, apiPort }),
     spoolFiles: () => spoolContents(spoolDir),
     async close() {
       await sink.close();

@@ -118,7 +118,7 @@ export interface RelayProcess {
 export async function spawnRelay(
   configFile: string,
   smtpPort: number,
-  opts: { keepLogs?: boolean } = {},
+  opts: { keepLogs?: boolean; apiPort?: number } = {},
 ): Promise<RelayProcess> {
   const child = spawn(process.execPath, ["scripts/zonerelay.mjs", "start", "--config", configFile], {
     cwd: join(import.meta.dirname, "../.."),
@@ -135,16 +135,11 @@ export async function spawnRelay(
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}: ${stderr}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(smtpPort, "127.0.0.1");
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-    });
+    // SMTP listens first and the HTTP API a moment later: ready means both (a loaded machine widens the gap).
+    const ports = opts.apiPort ? [smtpPort, opts.apiPort] : [smtpPort];
+    const ok = (await Promise.all(ports.map(listening))).every(Boolean);
     if (ok) break;
-    if (Date.now() > deadline) throw new Error(`relay did not listen on ${smtpPort}: ${stderr}`);
+    if (Date.now() > deadline) throw new Error(`relay did not listen on ${ports.join(" and ")}: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
@@ -170,4 +165,15 @@ export function writeConfigFile(dir: string, config: ConfigInput): string {
   const file = join(dir, "zonerelay.json");
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
 }

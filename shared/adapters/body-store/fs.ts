@@ -1,12 +1,14 @@
 // BodyStore on the local disk: a spool directory with one file per large body, fsynced (file and directory) before put
-// resolves, and the small bodies together in `bodies.sqlite` (inline-bodies.ts), durable the same way.
-import { constants, createReadStream } from "node:fs";
+// resolves, and the small bodies appended to the body log (`log/`, body-log.ts), durable the same way.
+import { constants, createReadStream, existsSync } from "node:fs";
 import { type FileHandle, mkdir, open, opendir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import type { BodyStore } from "../../ports/body-store.ts";
 import { pipeStreams } from "../../streams/pipe-streams.ts";
-import { openInlineBodies } from "./inline-bodies.ts";
+import { openBodyLog } from "./body-log.ts";
+import { type LegacyBodies, openLegacyBodies } from "./legacy-bodies.ts";
+import { isAlive } from "./spool-lock.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 /** After a write fails for lack of space, report unhealthy for this long so intake answers 4xx at once. */
@@ -15,7 +17,7 @@ const SICK_AFTER_ERROR_MS = 30_000;
 const TEMP_PATTERN = /\.eml\.(\d+)\.tmp$/;
 /** A temp file this old has no writer left, whoever it was (a write never takes an hour). */
 const STALE_TEMP_MS = 60 * 60 * 1000;
-/** Bodies up to this size go into bodies.sqlite rather than a file of their own; those this process wrote are also
+/** Bodies up to this size go into the body log rather than a file of their own; those this process wrote are also
  * kept in memory for the sender (see `recent`). */
 const INLINE_MAX = 256 * 1024;
 const KEEP_TOTAL_MAX = 32 * 1024 * 1024;
@@ -25,7 +27,11 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
   await mkdir(root, { recursive: true });
   // A process killed during a write (kill -9, power loss) leaves its temp file behind: never a body, only waste.
   await sweepTemps(root, (pid, age) => !isAlive(pid) || age > STALE_TEMP_MS);
-  const inline = openInlineBodies(join(root, "bodies.sqlite"));
+  // One process owns the spool: the body log takes its lock (a second relay on the same directory fails here).
+  const log = await openBodyLog(join(root, "log"));
+  // Spools written before the body log keep their small bodies in bodies.sqlite until those are delivered.
+  const legacyPath = join(root, "bodies.sqlite");
+  const legacy: LegacyBodies | undefined = existsSync(legacyPath) ? openLegacyBodies(legacyPath) : undefined;
   let sickUntil = 0;
   let sickReason = "";
 
@@ -70,6 +76,8 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     });
   };
 
+  const smallBody = async (id: string) => (await log.get(id)) ?? legacy?.get(id);
+
   return {
     async put(id, body) {
       const final = pathOf(id);
@@ -91,7 +99,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
         }, INLINE_MAX);
         await pipeStreams(body, out);
         if (out.inline) {
-          await inline.put(id, out.inline);
+          await log.put(id, out.inline);
           keep(id, out.inline);
           return { size: out.inline.length };
         }
@@ -118,7 +126,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     },
 
     async get(id) {
-      const kept = recent.get(id) ?? (ID_PATTERN.test(id) ? inline.get(id) : undefined);
+      const kept = recent.get(id) ?? (ID_PATTERN.test(id) ? await smallBody(id) : undefined);
       if (kept) return Readable.from([kept], { objectMode: false });
       const stream = createReadStream(pathOf(id));
       // Surface ENOENT as a rejection rather than a later stream error.
@@ -131,7 +139,7 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
 
     async delete(id) {
       forget(id);
-      if (ID_PATTERN.test(id) && (await inline.delete(id))) return;
+      if (ID_PATTERN.test(id) && (log.delete(id) || (await legacy?.delete(id)))) return;
       await rm(pathOf(id), { force: true });
     },
 
@@ -144,7 +152,8 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
           if (entry.isFile() && entry.name.endsWith(".eml")) yield entry.name.slice(0, -4);
         }
       }
-      yield* inline.ids();
+      yield* log.ids();
+      if (legacy) yield* legacy.ids();
     },
 
     unhealthyReason() {
@@ -154,7 +163,8 @@ export async function createFsBodyStore(options: { dir: string }): Promise<BodyS
     async close() {
       recent.clear();
       await syncDir.close();
-      await inline.close();
+      await log.close();
+      await legacy?.close();
     },
   };
 }
@@ -309,16 +319,5 @@ async function sweepTemps(root: string, isDead: (pid: number, ageMs: number) => 
       );
       if (age !== undefined && isDead(Number(match[1]), age)) await rm(path, { force: true });
     }
-  }
-}
-
-/** Whether a process of this host runs under `pid` (the spool is a local directory; a reused pid keeps the file). */
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -13,6 +13,7 @@ import { MailError, toMailError } from "../../shared/errors.ts";
 import type { Submit } from "../../shared/intake/submit-types.ts";
 import type { IntakeMetrics } from "../../shared/observability/metrics.ts";
 import type { PluginHost } from "../../shared/plugins/host.ts";
+import { useNativeDataScan } from "./data-scan.ts";
 import { keepOwnEnhancedCodes } from "./enhanced-codes.ts";
 import { attachPluginHooks } from "./plugin-hooks.ts";
 
@@ -54,6 +55,7 @@ export async function startSmtpIntake(args: {
   keepOwnEnhancedCodes();
   const { name, iface, config, submit } = args;
   const log = args.logger.child({ smtpInterface: name });
+  if (!useNativeDataScan()) log.debug("smtp-server's DATA scan is not the one data-scan.ts was checked against; kept");
   const allowed = createNetworkList(iface.allowedNetworks);
   const hasUsers = Object.keys(config.users).length > 0;
 

@@ -1,5 +1,6 @@
 // A faster path through nodemailer's DATA encoder for the message bodies we send: a chunk with nothing to escape.
 import type { Transform, TransformCallback } from "node:stream";
+import { onlyCrlfLineEnds } from "../../shared/mail/line-endings.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -36,10 +37,5 @@ function isClean(chunk: Buffer, lastByte: number | false): boolean {
   const n = chunk.length;
   if (n === 0 || lastByte === CR || chunk[n - 1] === CR) return false;
   if (chunk[0] === DOT && (lastByte === LF || lastByte === false)) return false;
-  if (chunk.indexOf(LF_DOT) !== -1) return false;
-  for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1)) {
-    if (i === 0 || chunk[i - 1] !== CR) return false;
-  }
-  for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) if (chunk[i + 1] !== LF) return false;
-  return true;
+  return chunk.indexOf(LF_DOT) === -1 && onlyCrlfLineEnds(chunk);
 }

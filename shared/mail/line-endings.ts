@@ -10,7 +10,7 @@ export class CrlfNormalizer extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
     // Fast path: the usual input already uses CRLF everywhere.
-    if (!this.pendingCr && isCleanCrlf(chunk)) {
+    if (!this.pendingCr && onlyCrlfLineEnds(chunk)) {
       done(null, chunk);
       return;
     }
@@ -45,17 +45,18 @@ export class CrlfNormalizer extends Transform {
 
 const CRLF_BUF = Buffer.from("\r\n");
 
-/** True when every CR is followed by LF and every LF preceded by CR within the chunk (and it does not end in CR). */
-function isCleanCrlf(chunk: Buffer): boolean {
-  let i = chunk.indexOf(LF);
-  while (i !== -1) {
-    if (i === 0 || chunk[i - 1] !== CR) return false;
-    i = chunk.indexOf(LF, i + 1);
+/**
+ * True when every CR in the chunk is followed by LF and every LF preceded by CR (so it does not end in CR, nor start
+ * with LF). One pair of native searches per line: the first CR and the first LF after the last line end must be
+ * neighbours, or one of them is bare. Shared by intake's normaliser, the DKIM body hash and the sender's DATA
+ * encoder, which all ask it of every chunk (issue 9: a byte-pair check per line was ~50% slower at 100 KB).
+ */
+export function onlyCrlfLineEnds(chunk: Buffer): boolean {
+  for (let from = 0; ; ) {
+    const lf = chunk.indexOf(LF, from);
+    const cr = chunk.indexOf(CR, from);
+    if (lf === -1 && cr === -1) return true;
+    if (cr === -1 || lf !== cr + 1) return false;
+    from = lf + 1;
   }
-  let j = chunk.indexOf(CR);
-  while (j !== -1) {
-    if (j + 1 >= chunk.length || chunk[j + 1] !== LF) return false;
-    j = chunk.indexOf(CR, j + 1);
-  }
-  return true;
 }

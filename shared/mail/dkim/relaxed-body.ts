@@ -2,6 +2,7 @@
 // keeps the current line and re-concatenates it with every chunk, so one 50 MB line without a break costs
 // hundreds of MB and quadratic time; a hostile sender must not be able to do that to intake.
 import { createHash, type Hash } from "node:crypto";
+import { onlyCrlfLineEnds } from "../line-endings.ts";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -82,9 +83,7 @@ export class RelaxedBodyHash {
     if (last === SP || last === TAB || last === CR) return false;
     if (chunk.indexOf(TAB) !== -1 || chunk.indexOf(SP_SP) !== -1 || chunk.indexOf(SP_CR) !== -1) return false;
     // A lone CR or LF is a line break of its own in the byte loop: leave those to it.
-    for (let i = chunk.indexOf(LF); i !== -1; i = chunk.indexOf(LF, i + 1))
-      if (i === 0 || chunk[i - 1] !== CR) return false;
-    for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) if (chunk[i + 1] !== LF) return false;
+    if (!onlyCrlfLineEnds(chunk)) return false;
     let end = n;
     let breaks = 0;
     while (end >= 2 && chunk[end - 1] === LF && chunk[end - 2] === CR) {

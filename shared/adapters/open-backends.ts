@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import type { Config } from "../config/schema.ts";
 import { bodiesBackend } from "../config/schema.ts";
 import type { BodyStore } from "../ports/body-store.ts";
-import type { Clock } from "../ports/clock.ts";
+import { type Clock, systemClock } from "../ports/clock.ts";
 import type { Coordinator } from "../ports/coordinator.ts";
 import type { Queue } from "../ports/queue.ts";
 import type { QueueOps } from "../ports/queue-ops.ts";
@@ -87,8 +87,12 @@ async function openBodyStore(config: Readonly<Config>, shared: Shared): Promise<
 async function openQueue(config: Readonly<Config>, clock: Clock, shared: Shared): Promise<Queue> {
   switch (config.queue.backend) {
     case "local": {
+      const path = resolve(config.queue.dbPath);
+      // SQLite on a worker thread keeps it off the event loop's thread (local-thread.ts); a test's clock cannot
+      // cross to a thread, so a queue on another clock runs in this one.
+      if (clock === systemClock) return (await import("./queue/local-thread.ts")).createThreadedLocalQueue({ path });
       const { createLocalQueue } = await import("./queue/local.ts");
-      return createLocalQueue({ path: resolve(config.queue.dbPath), clock });
+      return createLocalQueue({ path, clock });
     }
     case "mongo": {
       const { createMongoQueue } = await import("./queue/mongo.ts");

@@ -3,11 +3,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLocalQueue } from "../../shared/adapters/queue/local.ts";
+import { createThreadedLocalQueue } from "../../shared/adapters/queue/local-thread.ts";
 import { describeQueueContract } from "./queue-contract.ts";
 
 describeQueueContract("local (SQLite)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "zr-queue-"));
   const queue = createLocalQueue({ path: join(dir, "queue.sqlite") });
+  return {
+    queue,
+    cleanup: async () => {
+      await queue.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeQueueContract("local (SQLite on a worker thread)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "zr-queue-"));
+  const queue = await createThreadedLocalQueue({ path: join(dir, "queue.sqlite") });
   return {
     queue,
     cleanup: async () => {
@@ -175,5 +188,58 @@ describe("local queue handoff", () => {
     expect((await lease(queue, "me")).map((d) => d.id)).toEqual(["d2"]);
     await queue.close();
     done();
+  });
+});
+
+// The same queue on a worker thread (what the relay opens): what crosses between the threads.
+describe("local queue on a worker thread", () => {
+  const message = (id: string) => ({
+    id,
+    bodyId: id,
+    from: "a@example.test",
+    size: 1,
+    receivedAt: Date.now(),
+    messageIdHeader: `<${id}@example.test>`,
+    source: { interface: "smtp" as const, name: "feeder" },
+  });
+  const to = (id: string) => ({ id, zone: "z", recipient: `${id}@example.test`, domain: "example.test" });
+  const fresh = () => join(mkdtempSync(join(tmpdir(), "zr-queue-")), "q.sqlite");
+
+  it("refuses a second opener, on a thread or not, and says why", async () => {
+    const path = fresh();
+    const first = await createThreadedLocalQueue({ path });
+    await expect(createThreadedLocalQueue({ path })).rejects.toThrow(/locked by another process/);
+    expect(() => createLocalQueue({ path })).toThrow(/locked|busy/i);
+    await first.close();
+    await expect(first.nextDueAt("z")).rejects.toThrow(/closed/);
+    await (await createThreadedLocalQueue({ path })).close();
+    rmSync(join(path, ".."), { recursive: true, force: true });
+  });
+
+  it("hands fresh deliveries to the offering sender, and gives them back when the offer is withdrawn", async () => {
+    const path = fresh();
+    const queue = await createThreadedLocalQueue({ path });
+    const withdraw = queue.handOff!("z", { owner: "me", leaseMs: 60_000, max: 10 });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    await queue.enqueue(message("m2"), [to("d2")]);
+    const lease = (owner: string) => queue.lease("z", { owner, limit: 1, leaseMs: 60_000, now: Date.now() });
+    expect((await lease("other")).map((d) => d.id)).toEqual([]); // handed to "me", leased to it in the file
+    expect((await lease("me")).map((d) => d.id)).toEqual(["d1"]);
+    withdraw();
+    expect((await lease("other")).map((d) => d.id)).toEqual(["d2"]); // released when the offer ended
+    await queue.close();
+    rmSync(join(path, ".."), { recursive: true, force: true });
+  });
+
+  it("keeps an error's code across the threads (intake tells storage failures by it)", async () => {
+    const path = fresh();
+    const queue = await createThreadedLocalQueue({ path });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    await expect(queue.enqueue(message("m1"), [to("d1")])).rejects.toMatchObject({
+      code: expect.stringMatching(/^SQLITE_CONSTRAINT/),
+    });
+    expect(queue.unhealthyReason()).toBeUndefined();
+    await queue.close();
+    rmSync(join(path, ".."), { recursive: true, force: true });
   });
 });

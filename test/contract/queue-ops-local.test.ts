@@ -5,11 +5,25 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createLocalQueue } from "../../shared/adapters/queue/local.ts";
 import { LOCAL_QUEUE_SCHEMA } from "../../shared/adapters/queue/local-schema.ts";
+import { createThreadedLocalQueue } from "../../shared/adapters/queue/local-thread.ts";
 import { describeQueueOpsContract } from "./queue-ops-contract.ts";
 
 describeQueueOpsContract("local (SQLite)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "zr-queue-ops-"));
   const queue = createLocalQueue({ path: join(dir, "queue.sqlite") });
+  return {
+    queue,
+    ops: queue.ops,
+    cleanup: async () => {
+      await queue.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeQueueOpsContract("local (SQLite on a worker thread)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "zr-queue-ops-"));
+  const queue = await createThreadedLocalQueue({ path: join(dir, "queue.sqlite") });
   return {
     queue,
     ops: queue.ops,

@@ -22,6 +22,7 @@ import {
   segmentSeqs,
 } from "./body-log-format.ts";
 import { lockSpool } from "./spool-lock.ts";
+import { writeAll } from "./write-all.ts";
 
 export interface BodyLogOptions {
   /** A segment takes appends until it is this large. */
@@ -312,30 +313,4 @@ export async function openBodyLog(dir: string, options: BodyLogOptions = {}): Pr
       unlock();
     },
   };
-}
-
-/** Writes every byte of `chunks` at `position` (a full disk may write less than asked: go on, or fail with its error). */
-async function writeAll(handle: FileHandle, chunks: Buffer[], position: number) {
-  let total = 0;
-  for (const c of chunks) total += c.length;
-  let written = 0;
-  while (written < total) {
-    const rest = written === 0 ? chunks : skipBytes(chunks, written);
-    const { bytesWritten } = await handle.writev(rest, position + written);
-    if (bytesWritten === 0) throw new Error("writev wrote nothing");
-    written += bytesWritten;
-  }
-}
-
-function skipBytes(chunks: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of chunks) {
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    out.push(skip ? c.subarray(skip) : c);
-    skip = 0;
-  }
-  return out;
 }

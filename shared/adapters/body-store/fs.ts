@@ -9,6 +9,7 @@ import { pipeStreams } from "../../streams/pipe-streams.ts";
 import { openBodyLog } from "./body-log.ts";
 import { type LegacyBodies, openLegacyBodies } from "./legacy-bodies.ts";
 import { isAlive } from "./spool-lock.ts";
+import { writeAll } from "./write-all.ts";
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 /** After a write fails for lack of space, report unhealthy for this long so intake answers 4xx at once. */
@@ -226,30 +227,8 @@ class FileSink extends Writable {
       this.synced = last && bytes > 0;
       this.file = await this.openFile(this.synced);
     }
-    let written = 0;
-    while (written < bytes) {
-      // writev may write less than asked (a full disk): go on from where it stopped, or fail with its error.
-      const rest = written === 0 ? chunks : remainder(chunks, written);
-      const { bytesWritten } = await this.file.writev(rest);
-      if (bytesWritten === 0) throw new Error("writev wrote nothing");
-      written += bytesWritten;
-    }
-    this.bytesWritten += written;
+    this.bytesWritten += await writeAll(this.file, chunks);
   }
-}
-
-/** The chunks after their first `skip` bytes. */
-function remainder(chunks: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of chunks) {
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    out.push(skip ? c.subarray(skip) : c);
-    skip = 0;
-  }
-  return out;
 }
 
 /**

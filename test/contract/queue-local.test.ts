@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLocalQueue } from "../../shared/adapters/queue/local.ts";
-import { createThreadedLocalQueue } from "../../shared/adapters/queue/local-thread.ts";
+import { createThreadedLocalQueue, QUEUE_WORKER } from "../../shared/adapters/queue/local-thread.ts";
 import { describeQueueContract } from "./queue-contract.ts";
 
 describeQueueContract("local (SQLite)", async () => {
@@ -228,6 +228,25 @@ describe("local queue on a worker thread", () => {
     withdraw();
     expect((await lease("other")).map((d) => d.id)).toEqual(["d2"]); // released when the offer ended
     await queue.close();
+    rmSync(join(path, ".."), { recursive: true, force: true });
+  });
+
+  it("fails every call and reports itself unhealthy once its worker is gone (intake answers 4xx, loses nothing)", async () => {
+    const path = fresh();
+    const queue = await createThreadedLocalQueue({ path });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    const worker = (queue as unknown as { [QUEUE_WORKER]: import("node:worker_threads").Worker })[QUEUE_WORKER];
+    const pending = queue.nextDueAt("z");
+    await worker.terminate();
+    await expect(pending).rejects.toThrow(/worker exited/);
+    await expect(queue.enqueue(message("m2"), [to("d2")])).rejects.toThrow(/worker exited/);
+    expect(queue.unhealthyReason()).toMatch(/local queue: worker exited/);
+    await queue.close();
+    // What was acknowledged is in the file: a new queue on it has the first message and not the refused one.
+    const again = await createThreadedLocalQueue({ path });
+    expect((await again.getMessage("m1"))?.deliveries.map((d) => d.id)).toEqual(["d1"]);
+    expect(await again.getMessage("m2")).toBeUndefined();
+    await again.close();
     rmSync(join(path, ".."), { recursive: true, force: true });
   });
 

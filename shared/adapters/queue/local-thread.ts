@@ -11,6 +11,9 @@ import type { QueueOps } from "../../ports/queue-ops.ts";
 import type { LocalQueue } from "./local.ts";
 import { type Call, fromWire, type ReplyBatch } from "./local-thread-protocol.ts";
 
+/** The worker of a threaded queue, for tests that must see what its death does (not part of the Queue port). */
+export const QUEUE_WORKER = Symbol("local queue worker");
+
 const OPS_METHODS = ["list", "counts", "retry", "hold", "release", "remove", "flush", "appendAudit", "listAudit"];
 
 export async function createThreadedLocalQueue(options: { path: string }): Promise<LocalQueue> {
@@ -108,5 +111,5 @@ export async function createThreadedLocalQueue(options: { path: string }): Promi
       await worker.terminate();
     },
   } satisfies Record<keyof Queue | "ops", unknown>;
-  return queue as unknown as LocalQueue;
+  return Object.assign(queue, { [QUEUE_WORKER]: worker }) as unknown as LocalQueue;
 }

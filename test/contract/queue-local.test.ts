@@ -4,31 +4,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createLocalQueue } from "../../shared/adapters/queue/local.ts";
 import { createThreadedLocalQueue, QUEUE_WORKER } from "../../shared/adapters/queue/local-thread.ts";
+import { localQueues } from "../support/local-queues.ts";
 import { describeQueueContract } from "./queue-contract.ts";
 
-describeQueueContract("local (SQLite)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "zr-queue-"));
-  const queue = createLocalQueue({ path: join(dir, "queue.sqlite") });
-  return {
-    queue,
-    cleanup: async () => {
-      await queue.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
-
-describeQueueContract("local (SQLite on a worker thread)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "zr-queue-"));
-  const queue = await createThreadedLocalQueue({ path: join(dir, "queue.sqlite") });
-  return {
-    queue,
-    cleanup: async () => {
-      await queue.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+for (const [name, make] of Object.entries(localQueues)) describeQueueContract(name, make);
 
 // Behaviour of the embedded adapter only: one process owns the file.
 describe("local queue ownership", () => {

@@ -5,34 +5,10 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createLocalQueue } from "../../shared/adapters/queue/local.ts";
 import { LOCAL_QUEUE_SCHEMA } from "../../shared/adapters/queue/local-schema.ts";
-import { createThreadedLocalQueue } from "../../shared/adapters/queue/local-thread.ts";
+import { localQueues } from "../support/local-queues.ts";
 import { describeQueueOpsContract } from "./queue-ops-contract.ts";
 
-describeQueueOpsContract("local (SQLite)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "zr-queue-ops-"));
-  const queue = createLocalQueue({ path: join(dir, "queue.sqlite") });
-  return {
-    queue,
-    ops: queue.ops,
-    cleanup: async () => {
-      await queue.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
-
-describeQueueOpsContract("local (SQLite on a worker thread)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "zr-queue-ops-"));
-  const queue = await createThreadedLocalQueue({ path: join(dir, "queue.sqlite") });
-  return {
-    queue,
-    ops: queue.ops,
-    cleanup: async () => {
-      await queue.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-});
+for (const [name, make] of Object.entries(localQueues)) describeQueueOpsContract(name, make);
 
 describe("local queue migrations", () => {
   it("opens a file written before queue operations existed, keeping its deliveries leasable", async () => {

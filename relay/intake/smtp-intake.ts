@@ -16,6 +16,7 @@ import type { PluginHost } from "../../shared/plugins/host.ts";
 import { useNativeDataScan } from "./data-scan.ts";
 import { keepOwnEnhancedCodes } from "./enhanced-codes.ts";
 import { attachPluginHooks } from "./plugin-hooks.ts";
+import { batchPipelinedReplies } from "./reply-batching.ts";
 
 export interface SmtpIntake {
   name: string;
@@ -53,6 +54,7 @@ export async function startSmtpIntake(args: {
   authThrottle?: AuthThrottle;
 }): Promise<SmtpIntake> {
   keepOwnEnhancedCodes();
+  batchPipelinedReplies();
   const { name, iface, config, submit } = args;
   const log = args.logger.child({ smtpInterface: name });
   if (!useNativeDataScan()) log.debug("smtp-server's DATA scan is not the one data-scan.ts was checked against; kept");

@@ -210,6 +210,20 @@ describe("local queue on a worker thread", () => {
     rmSync(join(path, ".."), { recursive: true, force: true });
   });
 
+  it("runs the same queue when its worker starts through tsx (what it falls back to when bundling fails)", async () => {
+    const path = fresh();
+    const queue = await createThreadedLocalQueue({ path, workerCode: "tsx" });
+    await queue.enqueue(message("m1"), [to("d1")]);
+    const leased = await queue.lease("z", { owner: "me", limit: 5, leaseMs: 60_000, now: Date.now() });
+    expect(leased.map((d) => d.id)).toEqual(["d1"]);
+    await queue.close();
+    // The bundled worker opens the file the tsx one wrote.
+    const again = await createThreadedLocalQueue({ path });
+    expect((await again.getMessage("m1"))?.deliveries.map((d) => d.id)).toEqual(["d1"]);
+    await again.close();
+    rmSync(join(path, ".."), { recursive: true, force: true });
+  });
+
   it("fails every call and reports itself unhealthy once its worker is gone (intake answers 4xx, loses nothing)", async () => {
     const path = fresh();
     const queue = await createThreadedLocalQueue({ path });

@@ -1,4 +1,5 @@
-// Entry of the threaded local queue's worker: loads the TypeScript worker through tsx (no build step), as the bin does.
+// Entry of the threaded local queue's worker when its code could not be bundled (worker-code.ts): loads the TypeScript
+// worker through tsx, as the bin does.
 import { register } from "tsx/esm/api";
 
 register();

@@ -8,6 +8,7 @@
 import { Worker } from "node:worker_threads";
 import type { Queue } from "../../ports/queue.ts";
 import type { QueueOps } from "../../ports/queue-ops.ts";
+import { bundleWorkerCode } from "../worker-code.ts";
 import type { LocalQueue } from "./local.ts";
 import { type Call, fromWire, type ReplyBatch } from "./local-thread-protocol.ts";
 
@@ -16,11 +17,21 @@ export const QUEUE_WORKER = Symbol("local queue worker");
 
 const OPS_METHODS = ["list", "counts", "retry", "hold", "release", "remove", "flush", "appendAudit", "listAudit"];
 
-export async function createThreadedLocalQueue(options: { path: string }): Promise<LocalQueue> {
-  // The worker registers tsx itself (local-thread-worker.mjs): the main thread's loader hooks do not reach workers.
-  const worker = new Worker(new URL("./local-thread-worker.mjs", import.meta.url), {
-    workerData: { path: options.path },
-  });
+export async function createThreadedLocalQueue(options: {
+  path: string;
+  /** How the worker gets its code: bundled (the default; tsx when bundling fails) or through tsx (tests). */
+  workerCode?: "bundle" | "tsx";
+}): Promise<LocalQueue> {
+  // The main thread's loader hooks do not reach workers: the worker's code is bundled into one script, or, when it
+  // cannot be, the worker registers tsx itself (local-thread-worker.mjs).
+  const workerData = { path: options.path };
+  const bundled =
+    options.workerCode === "tsx"
+      ? undefined
+      : await bundleWorkerCode(new URL("./local-thread-worker.ts", import.meta.url));
+  const worker = bundled
+    ? new Worker(bundled.code, { eval: true, workerData })
+    : new Worker(new URL("./local-thread-worker.mjs", import.meta.url), { workerData });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
   let outbox: Call[] = [];

@@ -7,8 +7,8 @@
 // answered as before, at the price of one tick per reply.
 import { SMTPConnection } from "smtp-server/lib/smtp-connection";
 
-/** Replies that go out at once: 220 (the greeting, or STARTTLS: the handshake takes the socket next). */
-const FLUSH_NOW = new Set([220]);
+/** The reply that goes out at once: 220 (the greeting, or STARTTLS: the handshake takes the socket next). */
+const READY = 220;
 const pending = Symbol("zonerelay.replyFlushPending");
 
 interface CorkableSocket {
@@ -31,7 +31,7 @@ export function batchPipelinedReplies(): void {
   proto.send = function send(code, data, context) {
     const socket = this._socket;
     if (!socket || socket.destroyed) return original.call(this, code, data, context);
-    if (!socket[pending] && !FLUSH_NOW.has(code)) {
+    if (!socket[pending] && code !== READY) {
       socket[pending] = true;
       socket.cork();
       process.nextTick(flush, socket);
@@ -39,7 +39,7 @@ export function batchPipelinedReplies(): void {
     original.call(this, code, data, context);
     // close() ends the socket (221, 421), which writes what is corked first; a STARTTLS 220 must be on the wire
     // before the TLS socket takes the connection over.
-    if (FLUSH_NOW.has(code)) flush(socket);
+    if (code === READY) flush(socket);
   };
 }
 

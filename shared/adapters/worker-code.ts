@@ -8,13 +8,11 @@
 import { fileURLToPath } from "node:url";
 import { build, stop } from "esbuild";
 
-export interface WorkerCode {
-  /** The script to give `new Worker(code, { eval: true })`. */
-  code: string;
-}
-
-/** Bundles `entry` (a .ts file URL); undefined when it cannot be (the caller starts the worker through tsx). */
-export async function bundleWorkerCode(entry: URL): Promise<WorkerCode | undefined> {
+/**
+ * Bundles `entry` (a .ts file URL) into the script to give `new Worker(code, { eval: true })`; undefined when it
+ * cannot be (the caller starts the worker through tsx).
+ */
+export async function bundleWorkerCode(entry: URL): Promise<string | undefined> {
   const file = fileURLToPath(entry);
   try {
     const result = await build({
@@ -35,7 +33,7 @@ export async function bundleWorkerCode(entry: URL): Promise<WorkerCode | undefin
       },
     });
     const output = result.outputFiles?.[0];
-    return output ? { code: output.text } : undefined;
+    return output?.text;
   } catch {
     return undefined;
   } finally {

@@ -30,7 +30,7 @@ export async function createThreadedLocalQueue(options: {
       ? undefined
       : await bundleWorkerCode(new URL("./local-thread-worker.ts", import.meta.url));
   const worker = bundled
-    ? new Worker(bundled.code, { eval: true, workerData })
+    ? new Worker(bundled, { eval: true, workerData })
     : new Worker(new URL("./local-thread-worker.mjs", import.meta.url), { workerData });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;

@@ -1,15 +1,16 @@
 // Small message bodies of the local spool, appended to segment files (`<spool>/log/*.seg`): each body is written
-// once and made durable by one fdatasync that the puts arriving together share (group commit).
+// once, and the puts arriving together share one write that is durable when it returns (O_DSYNC; group commit).
 //
 // bodies.sqlite (legacy-bodies.ts, which this replaces for new bodies) wrote every body twice — into the WAL, then
 // into the database at a checkpoint — checksummed and copied it on the event loop's thread, and cost ~1.2 ms of CPU
-// per 100 KB message (issue 9). Here the event loop builds a 20-byte header and a CRC-32; the write and the
-// fdatasync run on libuv's thread pool. Where each body is lives in memory (~180 bytes per body), rebuilt from the
-// segments' headers when the log opens. A delete appends a tombstone (not synced: one lost to a crash comes back as an orphan, which
-// the garbage collector's sweep removes). A segment whose bodies are all gone is unlinked; one mostly gone is
+// per 100 KB message (issue 9). Here the event loop builds a 20-byte header and a CRC-32; the write runs on libuv's
+// thread pool, and with O_DSYNC it is one trip there rather than two (write, then fdatasync): a put is acknowledged
+// one turn of the event loop sooner. Where each body is lives in memory (~180 bytes per body), rebuilt from the
+// segments' headers when the log opens. A delete appends a tombstone (written in the background: one lost to a crash
+// comes back as an orphan, which the garbage collector's sweep removes). A segment whose bodies are all gone is unlinked; one mostly gone is
 // compacted (its remaining bodies appended again, durably, before it is unlinked), so the log's size follows
 // what it holds.
-import { mkdirSync } from "node:fs";
+import { constants, mkdirSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -23,6 +24,9 @@ import {
 } from "./body-log-format.ts";
 import { lockSpool } from "./spool-lock.ts";
 import { writeAll } from "./write-all.ts";
+
+/** "wx+" and O_DSYNC: each write returns once its data (and the file's new size) is on disk. */
+const WRITE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_DSYNC;
 
 export interface BodyLogOptions {
   /** A segment takes appends until it is this large. */
@@ -125,7 +129,7 @@ export async function openBodyLog(dir: string, options: BodyLogOptions = {}): Pr
   let nextSeq = Math.max(0, ...segments.keys()) + 1;
   let active: Segment | undefined;
 
-  // --- appends: one writer, groups of what arrived meanwhile, one fdatasync per group ---
+  // --- appends: one writer, groups of what arrived meanwhile, one synchronous (O_DSYNC) write per group ---
   let queue: Append[] = [];
   let writing = false;
   let idle = Promise.resolve();
@@ -169,7 +173,6 @@ export async function openBodyLog(dir: string, options: BodyLogOptions = {}): Pr
         }
         await writeAll(handle, chunks, start);
         segment.size = at;
-        if (group.some((a) => a.durable)) await handle.datasync();
         group.forEach((a, i) => {
           a.resolve({ segment, offset: offsets[i]! });
         });
@@ -187,7 +190,7 @@ export async function openBodyLog(dir: string, options: BodyLogOptions = {}): Pr
     if (active && active.size < segmentBytes) return active;
     if (active) seal(active);
     const segment = segmentOf(nextSeq++, 0, false);
-    segment.handle = open(segment.path, "wx+", 0o600);
+    segment.handle = open(segment.path, WRITE_FLAGS, 0o600);
     active = segment;
     await segment.handle;
     await dirHandle.sync(); // the new name must survive a power loss before any body in it is acknowledged

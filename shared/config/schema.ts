@@ -593,6 +593,23 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe("Logging."),
+    helperThreads: z
+      .object({
+        nice: z
+          .number()
+          .int()
+          .min(0)
+          .max(19)
+          .default(10)
+          .describe(
+            "Nice value (0-19) `zonerelay start` gives the process's helper threads (libuv's pool: file writes, " +
+              "fsync, DKIM's RSA; V8's garbage collector; the queue's worker) so the event loop's thread, which every " +
+              "message waits for, gets a core first on a busy machine. 0 leaves them alone. Linux only.",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("CPU priority of the threads beside the event loop (docs/performance.md)."),
     smtpInterfaces: z
       .record(z.string(), smtpInterface)
       .prefault({ feeder: {} })

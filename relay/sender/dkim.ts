@@ -39,7 +39,7 @@ export async function hashStoredBody(
   bodyId: string,
   canonicalizations: readonly BodyCanonicalization[],
 ): Promise<DkimBodyHashes> {
-  const hasher = new DkimBodyHasher(canonicalizations);
+  const hasher = new DkimBodyHasher(canonicalizations, { crlfOnly: true }); // stored bodies passed intake's normaliser
   await pipeline(await store.get(bodyId), hasher, async (source: AsyncIterable<Buffer>) => {
     for await (const _ of source) {
       // only the hash matters

@@ -105,7 +105,10 @@ export function createSubmit(deps: SubmitDeps): Submit {
 
     let size: number;
     // Last stage: the body hash covers the message exactly as stored (and so as sent).
-    const hasher = deps.dkimCanonicalizations?.length ? new DkimBodyHasher(deps.dkimCanonicalizations) : undefined;
+    // It comes after the CRLF normaliser (a rewrite's output is normalised again), so line ends are CRLF only.
+    const hasher = deps.dkimCanonicalizations?.length
+      ? new DkimBodyHasher(deps.dkimCanonicalizations, { crlfOnly: true })
+      : undefined;
     try {
       // A rewrite may produce bare line endings: normalised once more, so the stored message is clean CRLF.
       const rewrites = store.rewrite.length ? [...store.rewrite, new CrlfNormalizer()] : [];

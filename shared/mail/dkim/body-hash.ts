@@ -21,12 +21,13 @@ export class DkimBodyHasher extends Transform {
   private tail: Buffer | undefined = Buffer.alloc(0);
   private atStart = true;
 
-  constructor(canonicalizations: readonly BodyCanonicalization[]) {
+  /** `crlfOnly`: the message has CRLF line ends only (intake's normalised stream, a stored body). */
+  constructor(canonicalizations: readonly BodyCanonicalization[], options: { crlfOnly?: boolean } = {}) {
     super();
     // Relaxed is ours (constant memory on endless lines); simple is mailauth's, which buffers only empty lines.
     this.hashers = [...new Set(canonicalizations)].map((c) => [
       c,
-      c === "relaxed" ? new RelaxedBodyHash("sha256") : dkimBody(c, "sha256"),
+      c === "relaxed" ? new RelaxedBodyHash("sha256", options) : dkimBody(c, "sha256"),
     ]);
   }
 

@@ -76,9 +76,22 @@ export async function startS3rver(): Promise<Emulator> {
     child.once("error", fail);
     child.once("exit", (code) => fail(new Error(`s3rver exited with ${code}`)));
   });
+  // A server that dies under a test shows as ECONNREFUSED there; say why it died, so a CI log explains it.
+  let stopping = false;
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  child.once("exit", (code, signal) => {
+    if (!stopping)
+      console.error(`s3rver exited while in use (code ${code}, signal ${signal}); its last output:\n${output}`);
+  });
   return {
     endpoint: `http://127.0.0.1:${port}`,
     async stop() {
+      stopping = true;
       process.off("exit", killChild);
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });

@@ -142,8 +142,7 @@ async function signOne(
     key.algorithm === "ed25519-sha256"
       ? await signOnPool(null, createHash("sha256").update(input).digest(), key.privateKey)
       : await signOnPool("sha256", input, key.privateKey);
-  const b = signature.toString("base64").replace(/.{72}(?=.)/g, "$&\r\n  ");
-  return `${unsigned}${b}\r\n`;
+  return `${unsigned}${foldBase64(signature.toString("base64"))}\r\n`;
 }
 
 /**
@@ -152,6 +151,13 @@ async function signOne(
  */
 function signOnPool(algorithm: string | null, data: Buffer, key: KeyObject): Promise<Buffer> {
   return new Promise((resolve, reject) => sign(algorithm, data, key, (err, sig) => (err ? reject(err) : resolve(sig))));
+}
+
+/** 72 characters per line, continuation lines indented (slices: a /.{72}(?=.)/g replace cost ~0.6% of intake). */
+function foldBase64(value: string): string {
+  let out = value.slice(0, 72);
+  for (let at = 72; at < value.length; at += 72) out += `\r\n  ${value.slice(at, at + 72)}`;
+  return out;
 }
 
 function foldTags(tags: string[]): string {

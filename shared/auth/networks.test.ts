@@ -11,6 +11,15 @@ describe("network allow-lists", () => {
     expect(allowed("192.0.2.8")).toBe(false);
     expect(allowed("11.0.0.1")).toBe(false);
   });
+  it("gives the same answers when asked again, also past the number of addresses it keeps", () => {
+    const allowed = createNetworkList(["10.0.0.0/8"]);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 5000; i++) {
+        expect(allowed(`10.0.${i >> 8}.${i & 255}`)).toBe(true);
+        expect(allowed(`11.0.${i >> 8}.${i & 255}`)).toBe(false);
+      }
+    }
+  });
   it("knows loopback", () => {
     expect(isLoopback("127.0.0.5")).toBe(true);
     expect(isLoopback("::1")).toBe(true);

@@ -18,9 +18,8 @@ import { rfc822, sendSmtp } from "../support/world.ts";
 let world: ProcessWorld | undefined;
 let relay: RelayProcess | undefined;
 
+// close() kills the relays the world started, then stops its sink and DNS server.
 afterEach(async () => {
-  await relay?.kill("SIGKILL");
-  relay = undefined;
   await world?.close();
   world = undefined;
 });

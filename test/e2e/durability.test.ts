@@ -10,9 +10,8 @@ import { rfc822, sendSmtp } from "../support/world.ts";
 let setup: ProcessWorld | undefined;
 let relay: RelayProcess | undefined;
 
+// close() kills the relays the world started, then stops its sink and DNS server.
 afterEach(async () => {
-  await relay?.kill("SIGKILL");
-  relay = undefined;
   await setup?.close();
   setup = undefined;
 });

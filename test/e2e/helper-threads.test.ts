@@ -3,13 +3,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ProcessWorld, startProcessWorld } from "../support/process-world.ts";
-import type { RelayProcess } from "../support/relay.ts";
 
 let world: ProcessWorld | undefined;
-let relay: RelayProcess | undefined;
+// close() kills the relays the world started, then stops its sink and DNS server.
 afterEach(async () => {
-  await relay?.kill("SIGKILL");
-  relay = undefined;
   await world?.close();
   world = undefined;
 });
@@ -28,7 +25,7 @@ function niceByThread(pid: number): Map<number, number> {
 describe.runIf(process.platform === "linux")("helper threads", () => {
   it("run at helperThreads.nice while the event loop's thread keeps its priority", async () => {
     world = await startProcessWorld({ relay: { helperThreads: { nice: 9 } } });
-    relay = await world.spawn();
+    const relay = await world.spawn();
     // The listeners open a moment before `start` lowers the threads: wait for it (bounded).
     let nice = niceByThread(relay.pid);
     for (let i = 0; i < 50 && [...nice.values()].every((n) => n === 0); i++) {
@@ -36,14 +33,14 @@ describe.runIf(process.platform === "linux")("helper threads", () => {
       nice = niceByThread(relay.pid);
     }
     expect(nice.get(relay.pid)).toBe(0);
-    const helpers = [...nice].filter(([tid]) => tid !== relay!.pid).map(([, n]) => n);
+    const helpers = [...nice].filter(([tid]) => tid !== relay.pid).map(([, n]) => n);
     expect(helpers.length).toBeGreaterThanOrEqual(6); // libuv's pool, V8's platform threads, the queue's worker
     expect(helpers).toEqual(helpers.map(() => 9));
   });
 
   it("are left alone with 0", async () => {
     world = await startProcessWorld({ relay: { helperThreads: { nice: 0 } } });
-    relay = await world.spawn();
+    const relay = await world.spawn();
     expect([...niceByThread(relay.pid).values()].every((n) => n === 0)).toBe(true);
   });
 });

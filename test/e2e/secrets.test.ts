@@ -13,9 +13,8 @@ import { smtpTalk } from "../support/smtp-talk.ts";
 
 let world: ProcessWorld | undefined;
 let relay: RelayProcess | undefined;
+// close() kills the relays the world started, then stops its sink and DNS server.
 afterEach(async () => {
-  await relay?.kill("SIGKILL");
-  relay = undefined;
   await world?.close();
   world = undefined;
 });

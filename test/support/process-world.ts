@@ -19,7 +19,10 @@ export interface ProcessWorld {
   smtpPort: number;
   apiPort: number;
   apiUrl: string;
-  /** Starts `zonerelay start` on this world's config; resolves once it listens. `keepLogs` collects its output. */
+  /**
+   * Starts `zonerelay start` on this world's config; resolves once it listens. `keepLogs` collects its output.
+   * close() kills every relay started here that still runs.
+   */
   spawn(opts?: { keepLogs?: boolean }): Promise<RelayProcess>;
   /** Every body in the spool: files (`*.eml`, `*.tmp` while written) `log#<id>` (test/support/spool.ts). */
   spoolFiles(): string[];
@@ -54,6 +57,7 @@ export async function startProcessWorld(
       over as Record<string, unknown>,
     ) as ConfigInput,
   );
+  const spawned: RelayProcess[] = [];
   return {
     dir,
     spoolDir,
@@ -63,9 +67,15 @@ export async function startProcessWorld(
     smtpPort,
     apiPort,
     apiUrl: `http://127.0.0.1:${apiPort}`,
-    spawn: (spawnOpts = {}) => spawnRelay(configFile, smtpPort, { ...spawnOpts, apiPort }),
+    async spawn(spawnOpts = {}) {
+      const relay = await spawnRelay(configFile, smtpPort, { ...spawnOpts, apiPort });
+      spawned.push(relay);
+      return relay;
+    },
     spoolFiles: () => spoolContents(spoolDir),
     async close() {
+      // Relays still running (a failed test never got to stop them) go first: they use the sink and the DNS.
+      await Promise.all(spawned.map((relay) => relay.kill("SIGKILL")));
       await sink.close();
       await dns.close();
       rmSync(dir, { recursive: true, force: true });

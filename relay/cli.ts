@@ -6,10 +6,10 @@ import { ConfigError, loadConfig } from "../shared/config/load.ts";
 import { redact } from "../shared/config/redact.ts";
 import { DkimKeyError, dnsRecordFor } from "../shared/mail/dkim/keys.ts";
 import { PluginLoadError } from "../shared/plugins/loader.ts";
-import { keepHelperThreadsLow } from "./helper-threads.ts";
 import { startRelay } from "./main.ts";
 import { runQueueCli } from "./queue-cli.ts";
 import { createDkimSetup } from "./sender/dkim.ts";
+import { lowerPoolThreads } from "./thread-pool.ts";
 import { runTlsReportsCli } from "./tls-reports-cli.ts";
 
 const USAGE = `usage: zonerelay <command> [--config FILE]
@@ -56,7 +56,7 @@ async function main(argv: string[]) {
       const file = values.config ?? process.env.ZONERELAY_CONFIG;
       const relay = await startRelay(config, file ? { pluginBaseDir: dirname(resolve(file)) } : {});
       // A process-wide setting, so here rather than in startRelay (which tests run inside their own process).
-      keepHelperThreadsLow(config.helperThreads.nice);
+      void lowerPoolThreads(config.threadPool.nice);
       const shutdown = (signal: string) => {
         console.error(`${signal}: stopping (no new mail accepted, leases released)`);
         relay.stop().then(

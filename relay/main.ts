@@ -52,7 +52,7 @@ const RESTART_KEYS = [
   "aws",
   "uploads",
   "plugins",
-  "helperThreads",
+  "threadPool",
 ] as const;
 const RESTART_QUEUE_KEYS = ["backend", "bodies", "spoolDir", "dbPath", "collection", "gfs", "instanceId"] as const;
 

@@ -593,7 +593,7 @@ export const configSchema = z
       .strict()
       .prefault({})
       .describe("Logging."),
-    helperThreads: z
+    threadPool: z
       .object({
         nice: z
           .number()
@@ -602,14 +602,14 @@ export const configSchema = z
           .max(19)
           .default(10)
           .describe(
-            "Nice value (0-19) `zonerelay start` gives the process's helper threads (libuv's pool: file writes, " +
-              "fsync, DKIM's RSA; V8's garbage collector; the queue's worker) so the event loop's thread, which every " +
-              "message waits for, gets a core first on a busy machine. 0 leaves them alone. Linux only.",
+            "Nice value (0-19) `zonerelay start` gives libuv's thread pool (the body log's durable writes, DKIM's " +
+              "RSA signatures) so the event loop's thread, which every message waits for, gets a core first on a " +
+              "busy machine. V8's threads keep their priority. 0 leaves the pool alone. Linux only.",
           ),
       })
       .strict()
       .prefault({})
-      .describe("CPU priority of the threads beside the event loop (docs/performance.md)."),
+      .describe("CPU priority of libuv's thread pool (docs/operations.md)."),
     smtpInterfaces: z
       .record(z.string(), smtpInterface)
       .prefault({ feeder: {} })

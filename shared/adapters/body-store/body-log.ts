@@ -7,9 +7,9 @@
 // thread pool, and with O_DSYNC it is one trip there rather than two (write, then fdatasync): a put is acknowledged
 // one turn of the event loop sooner. Where each body is lives in memory (~180 bytes per body), rebuilt from the
 // segments' headers when the log opens. A delete appends a tombstone (written in the background: one lost to a crash
-// comes back as an orphan, which the garbage collector's sweep removes). A segment whose bodies are all gone is unlinked; one mostly gone is
-// compacted (its remaining bodies appended again, durably, before it is unlinked), so the log's size follows
-// what it holds.
+// comes back as an orphan, which the garbage collector's sweep removes). A segment whose bodies are all gone is
+// unlinked; one mostly gone is compacted (its remaining bodies appended again, durably, before it is unlinked), so
+// the log's size follows what it holds.
 import { constants, mkdirSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";

@@ -13,6 +13,8 @@ import type { Queue } from "../ports/queue.ts";
 import { createSubmit } from "./submit.ts";
 import type { Submit } from "./submit-types.ts";
 
+const FIXED_CLOCK = { now: () => Date.UTC(2026, 10, 25, 6, 0, 0) };
+
 describe("submit pipeline", () => {
   let dir: string;
   let queue: Queue;
@@ -22,12 +24,14 @@ describe("submit pipeline", () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "zr-submit-"));
-    queue = createLocalQueue({ path: join(dir, "q.sqlite") });
+    // One fixed clock for both: an idempotency claim made at submit's "now" must not look expired to a queue
+    // that reads the real time (it did from 2026-11-26 06:00 UTC, one TTL after the fixed date).
+    queue = createLocalQueue({ path: join(dir, "q.sqlite"), clock: FIXED_CLOCK });
     store = await createFsBodyStore({ dir: join(dir, "spool") });
     submit = createSubmit({
       queue,
       bodyStore: store,
-      clock: { now: () => Date.UTC(2026, 10, 25, 6, 0, 0) },
+      clock: FIXED_CLOCK,
       hostname: "relay.example.test",
       zones: ["default", "bulk"],
       logger: pino({ level: "silent" }),

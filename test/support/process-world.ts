@@ -91,3 +91,30 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Polls `check` every 100 ms until it holds, for as long as `progress` (a count that only grows, such as messages
+ * at the sink) keeps moving: fails naming `what` once it stood still for `stallMs`, or after `maxMs` in all. Tells
+ * "lost" (nothing moves) from "slow" (a loaded machine draining a long queue), where a fixed deadline cannot.
+ */
+export async function waitWhileProgressing(
+  check: () => boolean,
+  progress: () => number,
+  what: string,
+  { stallMs, maxMs }: { stallMs: number; maxMs: number },
+) {
+  const started = Date.now();
+  let last = progress();
+  let movedAt = started;
+  while (!check()) {
+    const now = Date.now();
+    const current = progress();
+    if (current !== last) {
+      last = current;
+      movedAt = now;
+    }
+    if (now - movedAt > stallMs) throw new Error(`no progress for ${stallMs / 1000} s waiting for ${what}`);
+    if (now - started > maxMs) throw new Error(`timed out after ${maxMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -17,7 +17,7 @@ const ASKS_PER_ROUND = 64;
  * The thread ids of libuv's pool: a readlink of /proc/thread-self runs on a pool thread and names that thread.
  * Asked until `size` distinct ids answered (or the rounds run out). Empty where there is no /proc.
  */
-export async function poolThreadIds(size = poolSize()): Promise<Set<number>> {
+async function poolThreadIds(size = poolSize()): Promise<Set<number>> {
   const ids = new Set<number>();
   for (let round = 0; round < MAX_ROUNDS && ids.size < size; round++) {
     const links = await Promise.all(
@@ -43,7 +43,6 @@ export async function lowerPoolThreads(nice: number): Promise<number[]> {
   if (process.platform !== "linux" || !(nice > 0)) return [];
   const lowered: number[] = [];
   for (const tid of await poolThreadIds()) {
-    if (tid === process.pid) continue; // never the event loop's thread (a pool job cannot run there, but be sure)
     try {
       setPriority(tid, nice);
       lowered.push(tid);

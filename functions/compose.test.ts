@@ -1,7 +1,8 @@
 // The JSON composer's shortcut for plain text must give exactly the bytes nodemailer gives, whatever the text.
 import { text } from "node:stream/consumers";
+import addressparser from "nodemailer/lib/addressparser";
 import { describe, expect, it } from "vitest";
-import { composeMessage, textPassedAsIs } from "./compose.ts";
+import { composeMessage, parseMailboxString, textPassedAsIs } from "./compose.ts";
 import type { MessageRequest } from "./message-schema.ts";
 
 /** A small seeded PRNG (mulberry32), so a failure can be reproduced from its seed. */
@@ -101,5 +102,47 @@ describe("composeMessage for plain text", () => {
       const [fast, slow] = await bothWays(request);
       expect(fast).toBe(slow);
     }
+  });
+});
+
+describe("parseMailboxString", () => {
+  it("reads a lone address as addressparser does, and anything else through it", () => {
+    const next = random(31);
+    const alphabet = [
+      "a",
+      "Z",
+      "0",
+      ".",
+      "_",
+      "+",
+      "-",
+      "@",
+      "@",
+      " ",
+      "<",
+      ">",
+      '"',
+      ",",
+      ";",
+      ":",
+      "(",
+      ")",
+      "é",
+      "\\",
+    ];
+    let bare = 0;
+    for (let i = 0; i < 5000; i++) {
+      const length = 1 + Math.floor(next() * 14);
+      let value = "";
+      for (let c = 0; c < length; c++) {
+        value += next() < 0.7 ? "abc.x"[Math.floor(next() * 5)] : alphabet[Math.floor(next() * alphabet.length)];
+      }
+      if (next() < 0.5) value = `${value}@example.com`;
+      const expected = addressparser(value, { flatten: true }).map((p) => ({ name: p.name, address: p.address }));
+      if (expected.length === 0) continue;
+      if (/^[A-Za-z0-9_+.-]+@[A-Za-z0-9.-]+$/.test(value)) bare++;
+      expect(parseMailboxString(value, "to"), JSON.stringify(value)).toEqual(expected);
+    }
+    expect(bare).toBeGreaterThan(500);
   });
 });

@@ -6,6 +6,7 @@ import { parseAddress } from "../shared/domain/address.ts";
 import { newId } from "../shared/domain/ids.ts";
 import { MailError } from "../shared/errors.ts";
 import type { Mailboxes, MessageRequest } from "./message-schema.ts";
+import { simpleHeaderBlock } from "./simple-header-block.ts";
 
 export interface ComposedMessage {
   /** Envelope sender: the From address. */
@@ -52,6 +53,22 @@ export function composeMessage(
   const replyTo = request.replyTo === undefined ? [] : mailboxList(request.replyTo, "replyTo");
   const headers = customHeaders(request.headers ?? {});
   const plainText = options.viaNodemailer ? undefined : textPassedAsIs(request);
+  const messageId = `<${newId(options.now)}@${options.hostname}>`;
+  const date = new Date(options.now);
+  const envelope = { from: from[0]!.address, to: [...to, ...cc, ...bcc].map((m) => m.address) };
+  if (plainText !== undefined) {
+    const block = simpleHeaderBlock({
+      from: from[0]!,
+      to,
+      cc,
+      replyTo,
+      subject: request.subject,
+      customHeaderCount: Object.keys(headers).length,
+      messageId,
+      date,
+    });
+    if (block !== undefined) return { ...envelope, body: plainMessage(block, plainText) };
+  }
 
   const composer = new MailComposer({
     from: from[0],
@@ -77,16 +94,15 @@ export function composeMessage(
       };
     }),
     headers,
-    messageId: `<${newId(options.now)}@${options.hostname}>`,
-    date: new Date(options.now),
+    messageId,
+    date,
     // Content comes only from the request: never let a field make the composer read a file or fetch a URL.
     disableFileAccess: true,
     disableUrlAccess: true,
   });
   const root = composer.compile();
   return {
-    from: from[0]!.address,
-    to: [...to, ...cc, ...bcc].map((m) => m.address),
+    ...envelope,
     body: plainText === undefined ? root.createReadStream() : plainMessage(root.buildHeaders(), plainText),
   };
 }
@@ -185,7 +201,12 @@ function mailboxList(value: Mailboxes, field: string): NamedAddress[] {
   });
 }
 
-function parseMailboxString(value: string, field: string): NamedAddress[] {
+/** A lone address addressparser returns as it is (compose.test.ts checks that on random strings). */
+const BARE_ADDRESS = /^[A-Za-z0-9_+.-]+@[A-Za-z0-9.-]+$/;
+
+export function parseMailboxString(value: string, field: string): NamedAddress[] {
+  // The common case without the parser: it costs ~1% of the event loop per address under load (issue 9).
+  if (BARE_ADDRESS.test(value)) return [{ name: "", address: value }];
   const parsed = addressparser(value, { flatten: true });
   if (parsed.length === 0) throw new MailError("invalid-address", `${field}: no address`, field);
   return parsed.map((p) => ({ name: p.name, address: p.address }));

@@ -14,6 +14,7 @@
 // process's own CPU per message (driver_cpu_ms_per_msg: the clients compete with the relay for the two cores).
 // The SMTP message is what the API composes from the JSON (nodemailer's MailComposer, same fields and text), so both
 // paths store the same bytes but for Message-ID and Date.
+// BATCH=n (default 1) posts n messages per request to POST /v1/messages/batch instead (latency = the request's).
 // Usage: N=2000 KB=4 RCPTS=1 PAR=20 REPS=3 SINK_PORT=2646 npx tsx bench/http-intake.ts
 // Profiling: ONLY=http (or smtp) runs one path; PROFILE_DIR=dir writes the relay's CPU profile there (--cpu-prof).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -30,6 +31,7 @@ const N = Number(process.env.N ?? 2000);
 const KB = Number(process.env.KB ?? 4);
 const RCPTS = Number(process.env.RCPTS ?? 1);
 const PAR = Number(process.env.PAR ?? 20);
+const BATCH = Number(process.env.BATCH ?? 1);
 const REPS = Number(process.env.REPS ?? 3);
 const SINK_ADDR = "127.0.0.2";
 const SINK_PORT = Number(process.env.SINK_PORT ?? 2646);
@@ -225,7 +227,22 @@ function relayCpuTicks(): number {
   return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14 and 15 of proc(5))
 }
 
-function postJson(body: Buffer): Promise<void> {
+/** POST /v1/messages, or with BATCH > 1 messages first…first+count-1 to /v1/messages/batch. */
+function postMessages(first: number, count: number): Promise<void> {
+  if (BATCH === 1) return postJson("/v1/messages", jsonBody(first), () => true);
+  const items = Array.from({ length: count }, (_, k) => jsonBody(first + k));
+  const body = Buffer.concat([
+    Buffer.from("["),
+    ...items.flatMap((b, k) => (k ? [Buffer.from(","), b] : [b])),
+    Buffer.from("]"),
+  ]);
+  return postJson("/v1/messages/batch", body, (reply) => {
+    const { results } = JSON.parse(reply) as { results: { status: number }[] };
+    return results.length === count && results.every((r) => r.status === 202);
+  });
+}
+
+function postJson(path: string, body: Buffer, ok: (reply: string) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -233,7 +250,7 @@ function postJson(body: Buffer): Promise<void> {
         host: "127.0.0.1",
         port: apiPort,
         method: "POST",
-        path: "/v1/messages",
+        path,
         headers: {
           authorization: `Bearer ${apiKey}`,
           "content-type": "application/json",
@@ -245,7 +262,7 @@ function postJson(body: Buffer): Promise<void> {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
-          res.statusCode === 202
+          res.statusCode === (BATCH === 1 ? 202 : 200) && ok(Buffer.concat(chunks).toString())
             ? resolve()
             : reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 300)}`)),
         );
@@ -278,11 +295,13 @@ async function run(kind: "smtp" | "http", n: number, tag: string): Promise<RunRe
   let next = 0;
   await Promise.all(
     Array.from({ length: PAR }, async (_, w) => {
-      for (let i = next++; i < n; i = next++) {
+      const step = kind === "smtp" ? 1 : BATCH;
+      for (let i = next, count = Math.min(step, n - i); i < n; i = next, count = Math.min(step, n - i)) {
+        next += count;
         const t0 = performance.now();
         if (kind === "smtp") await clients[w]!.send(smtpData(i, tag));
-        else await postJson(jsonBody(i));
-        latencies[i] = performance.now() - t0;
+        else await postMessages(i, count);
+        latencies.fill(performance.now() - t0, i, i + count);
       }
     }),
   );
@@ -331,7 +350,7 @@ try {
   }
   const m = (kind: "smtp" | "http", key: keyof RunResult) => median(results[kind].map((r) => r[key]));
   console.log(
-    `http-intake n=${N} kb=${KB} rcpts=${RCPTS} par=${PAR} smtp_rate=${m("smtp", "rate").toFixed(0)} ` +
+    `http-intake n=${N} kb=${KB} rcpts=${RCPTS} par=${PAR} batch=${BATCH} smtp_rate=${m("smtp", "rate").toFixed(0)} ` +
       `http_rate=${m("http", "rate").toFixed(0)} http_to_smtp=${(m("http", "rate") / m("smtp", "rate")).toFixed(2)} ` +
       `smtp_p50_ms=${m("smtp", "p50").toFixed(1)} smtp_p99_ms=${m("smtp", "p99").toFixed(1)} ` +
       `http_p50_ms=${m("http", "p50").toFixed(1)} http_p99_ms=${m("http", "p99").toFixed(1)} ` +

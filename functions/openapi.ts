@@ -130,6 +130,56 @@ export const OPENAPI = {
         },
       },
     },
+    "/v1/messages/batch": {
+      post: {
+        tags: ["messages"],
+        summary: "Submit up to 500 JSON messages in one request",
+        description:
+          "Each message is validated, composed and queued on its own and answered in its place in `results`: " +
+          "the body POST /v1/messages would answer, with its status (202, 200 for a repeat, or a problem). " +
+          "An Idempotency-Key covers each message by its place in the array.",
+        parameters: [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            schema: { type: "string", maxLength: 255 },
+            description: "A retried batch within api.idempotencyTtl queues nothing again and gets the first answers",
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: { type: "array", items: ref("MessageRequest"), minItems: 1, maxItems: 500 },
+            },
+          },
+        },
+        responses: {
+          "200": json(
+            {
+              type: "object",
+              properties: {
+                results: {
+                  type: "array",
+                  items: {
+                    oneOf: [
+                      {
+                        allOf: [ref("Accepted"), { type: "object", properties: { status: { enum: [200, 202] } } }],
+                      },
+                      ref("Problem"),
+                    ],
+                  },
+                },
+              },
+            },
+            "One result per message, in order; Retry-After when any of them is a 503",
+          ),
+          "413": problem("Request document too large"),
+          ...errors,
+        },
+      },
+    },
     "/v1/messages/raw": {
       post: {
         tags: ["messages"],

@@ -28,13 +28,7 @@ export interface ProblemSpec {
 }
 
 export function problem(spec: ProblemSpec): Response {
-  const body: ProblemBody = {
-    type: `urn:zonerelay:problem:${spec.kind}`,
-    title: spec.title,
-    status: spec.status,
-    detail: spec.detail,
-    ...(spec.field === undefined ? {} : { field: spec.field }),
-  };
+  const body = bodyOf(spec);
   const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE, ...spec.headers };
   // RFC 9110 §10.2.3: tell clients of a temporary outage when to come back instead of letting them hammer us.
   if (spec.status === 503) headers["retry-after"] = String(RETRY_AFTER_SECONDS);
@@ -44,18 +38,36 @@ export function problem(spec: ProblemSpec): Response {
 /** Any thrown value as a problem response; what is not a MailError becomes a temporary 5xx (toMailError). */
 export function problemResponse(error: unknown): Response {
   const err = toMailError(error);
-  const { title } = REPLY_TABLE[err.kind];
   const headers: Record<string, string> = {};
   // RFC 6750 §3: a 401 names the scheme it wants; a rejected key is an invalid_token.
   if (err.kind === "auth-required") headers["www-authenticate"] = 'Bearer realm="zonerelay"';
   if (err.kind === "auth-failed") headers["www-authenticate"] = 'Bearer realm="zonerelay", error="invalid_token"';
-  return problem({
+  return problem({ ...problemSpec(err), headers });
+}
+
+/** The problem body for any thrown value (each message of a batch is answered with one). */
+export function problemBody(error: unknown): ProblemBody {
+  return bodyOf(problemSpec(toMailError(error)));
+}
+
+function bodyOf(spec: ProblemSpec): ProblemBody {
+  return {
+    type: `urn:zonerelay:problem:${spec.kind}`,
+    title: spec.title,
+    status: spec.status,
+    detail: spec.detail,
+    ...(spec.field === undefined ? {} : { field: spec.field }),
+  };
+}
+
+function problemSpec(err: ReturnType<typeof toMailError>): ProblemSpec {
+  const { title } = REPLY_TABLE[err.kind];
+  return {
     status: err.httpStatus,
     kind: err.kind,
     title,
     // A 5xx detail may carry paths or driver messages: the log gets them, the client only the title.
     detail: err.httpStatus >= 500 ? `${title}, try again later` : err.message,
     ...(err.field === undefined ? {} : { field: err.field }),
-    headers,
-  });
+  };
 }

@@ -168,6 +168,93 @@ describe("POST /v1/messages (JSON)", () => {
   });
 });
 
+describe("POST /v1/messages/batch", () => {
+  let api: TestApi;
+  beforeEach(async () => {
+    api = await createTestApi();
+  });
+  afterEach(() => api.close());
+
+  const postBatch = (target: TestApi, body: unknown, headers: Record<string, string> = {}) =>
+    target.app.request("/v1/messages/batch", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...bearer(KEYS.full), ...headers },
+      body: JSON.stringify(body),
+    });
+  const plain = (i: number) => ({ from: "shop@sender.test", to: `reader${i}@one.test`, subject: `n${i}`, text: "Hi" });
+
+  it("queues each message on its own and answers each in its place, a bad one costing only itself", async () => {
+    const batch = [plain(0), { ...plain(1), to: "not an address" }, plain(2), { ...plain(3), subject: "a\r\nb" }];
+    const res = await postBatch(api, batch);
+    expect(res.status).toBe(200);
+    const { results } = await res.json();
+    expect(results.map((r: { status: number }) => r.status)).toEqual([202, 422, 202, 422]);
+    expect(results[1]).toMatchObject({ type: "urn:zonerelay:problem:invalid-address", field: "to" });
+    expect(results[3]).toMatchObject({ type: "urn:zonerelay:problem:header-injection", field: "subject" });
+    for (const i of [0, 2]) {
+      const status = await api.queue.getMessage(results[i].id);
+      expect(status?.deliveries.map((d) => d.recipient)).toEqual([`reader${i}@one.test`]);
+      expect(results[i].deliveries.map((d: { recipient: string }) => d.recipient)).toEqual([`reader${i}@one.test`]);
+      expect(await api.storedBody(results[i].id)).toMatch(new RegExp(`^Subject: n${i}$`, "m"));
+    }
+    const bodies: string[] = [];
+    for await (const id of api.bodyStore.list()) bodies.push(id);
+    expect(bodies.sort()).toEqual([results[0].id, results[2].id].sort());
+  });
+
+  it("keeps the order of many messages submitted at once", async () => {
+    const batch = Array.from({ length: 120 }, (_, i) => plain(i));
+    const { results } = await (await postBatch(api, batch)).json();
+    expect(results).toHaveLength(120);
+    for (const [i, r] of results.entries()) {
+      expect(r.status).toBe(202);
+      expect(r.deliveries[0].recipient).toBe(`reader${i}@one.test`);
+    }
+    expect(new Set(results.map((r: { id: string }) => r.id)).size).toBe(120);
+  });
+
+  it("answers a retried batch with the same Idempotency-Key with the first answers, queueing nothing new", async () => {
+    const batch = [plain(0), plain(1)];
+    const first = await (await postBatch(api, batch, { "idempotency-key": "nightly-7" })).json();
+    const again = await (await postBatch(api, batch, { "idempotency-key": "nightly-7" })).json();
+    expect(first.results.map((r: { status: number }) => r.status)).toEqual([202, 202]);
+    expect(again.results.map((r: { status: number }) => r.status)).toEqual([200, 200]);
+    expect(again.results.map((r: { id: string }) => r.id)).toEqual(first.results.map((r: { id: string }) => r.id));
+    // The same key on a single message is another claim than any message of the batch.
+    const single = await postJson(api, plain(0), { "idempotency-key": "nightly-7" });
+    expect(single.status).toBe(202);
+  });
+
+  it.each([
+    ["an object", plain(0)],
+    ["an empty array", []],
+    ["more than 500 messages", Array.from({ length: 501 }, (_, i) => plain(i))],
+  ])("refuses %s with a 400 problem", async (_what, body) => {
+    const res = await postBatch(api, body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ type: "urn:zonerelay:problem:invalid-request" });
+  });
+
+  it("needs an API key", async () => {
+    const res = await api.app.request("/v1/messages/batch", { method: "POST", body: JSON.stringify([plain(0)]) });
+    expect(res.status).toBe(401);
+  });
+
+  it("answers 503 with Retry-After for the messages storage could not take", async () => {
+    const sick = await createTestApi({ wrapQueue: (q) => ({ ...q, unhealthyReason: () => "disk full" }) });
+    try {
+      const res = await postBatch(sick, [plain(0), { ...plain(1), to: "bad" }]);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("retry-after")).toBe("30");
+      const { results } = await res.json();
+      expect(results.map((r: { status: number }) => r.status)).toEqual([503, 422]);
+      expect(results[0]).toMatchObject({ type: "urn:zonerelay:problem:storage-unavailable" });
+    } finally {
+      await sick.close();
+    }
+  });
+});
+
 describe("POST /v1/messages/raw", () => {
   let api: TestApi;
   beforeEach(async () => {

@@ -6,6 +6,7 @@ import type { SubmitInput, SubmitResult } from "../../shared/intake/submit-types
 import type { ApiEnv, AppDeps } from "../app-env.ts";
 import { composeMessage } from "../compose.ts";
 import { parseMessageRequest } from "../message-schema.ts";
+import { problemBody, RETRY_AFTER_SECONDS } from "../problem.ts";
 import { bodyStream, readJsonBody, readJsonStream, rejectDeclaredOversize } from "../request-body.ts";
 
 // RFC 9110 field values are visible ASCII; 255 is what Stripe and the IETF idempotency draft suggest as a cap.
@@ -14,6 +15,10 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 // counted exactly against maxSize by submit, this cap only stops absurd documents before they are buffered.
 const JSON_OVERHEAD_FACTOR = 2;
 const JSON_SLACK_BYTES = 64 * 1024;
+// Messages per batch (Postmark's limit too): one request stays a bounded amount of work and of waiting.
+export const MAX_BATCH = 500;
+// A batch's messages in flight at once: enough to share the queue's group commits, few enough to bound its streams.
+const BATCH_CONCURRENCY = 32;
 
 export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
   const app = new Hono<ApiEnv>();
@@ -28,27 +33,39 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
       const staged = await openUpload(c, deps, upload.id, jsonRequestLimit(deps));
       json = await readJsonStream(staged, jsonRequestLimit(deps));
     }
-    // Plugins see (and may change) the request before it is validated, so what they make is checked too.
-    if (deps.plugins?.has("api:submit") && json && typeof json === "object" && !Array.isArray(json)) {
-      await deps.plugins.run("api:submit", {
-        request: json as Record<string, unknown>,
-        caller: { keyId: c.get("caller").keyId },
-      });
-    }
-    const request = parseMessageRequest(json);
-    const now = deps.clock.now();
-    const notBefore = request.sendAt === undefined ? undefined : scheduledTime(request.sendAt, now, deps);
-    const composed = composeMessage(request, { hostname: deps.config.hostname, now });
-    const result = await deps.submit({
-      ...common(c, deps),
-      from: composed.from,
-      to: composed.to,
-      body: composed.body,
-      ...zoneOf(c, request.zone),
-      ...(notBefore === undefined ? {} : { notBefore }),
-    });
+    const result = await submitJson(c, deps, json, common(c, deps));
     if (upload.id) await discardUpload(c, deps, upload.id, result);
     return accepted(c, result);
+  });
+
+  // Many JSON messages in one request: each is validated, composed and queued on its own, and answered in the
+  // same place of the response, so one bad message costs only itself.
+  app.post("/batch", async (c) => {
+    const json = await readJsonBody(c, jsonRequestLimit(deps));
+    if (!Array.isArray(json) || json.length === 0 || json.length > MAX_BATCH) {
+      throw new MailError("invalid-request", `Give an array of 1 to ${MAX_BATCH} messages`);
+    }
+    const shared = common(c, deps);
+    const results = await mapConcurrently(json, BATCH_CONCURRENCY, async (item, index) => {
+      try {
+        // A batch's Idempotency-Key covers each message by its place: a retried batch gets the first answers.
+        const { idempotency } = shared;
+        const result = await submitJson(c, deps, item, {
+          ...shared,
+          ...(idempotency ? { idempotency: { ...idempotency, key: `${idempotency.key}#${index}` } } : {}),
+        });
+        return { status: result.duplicate ? 200 : 202, ...acceptedBody(result) };
+      } catch (err) {
+        const body = problemBody(err);
+        const log = { err, keyId: c.get("caller").keyId, index, kind: body.type };
+        if (body.status >= 500) deps.logger.error(log, "batch message failed");
+        else deps.logger.debug(log, "batch message refused");
+        return body;
+      }
+    });
+    // RFC 9110 §10.2.3, as for a single message: the temporary failures among them may be retried later.
+    if (results.some((r) => r.status === 503)) c.header("retry-after", String(RETRY_AFTER_SECONDS));
+    return c.json({ results }, 200);
   });
 
   app.post("/raw", async (c) => {
@@ -71,6 +88,52 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
   });
 
   return app;
+}
+
+/** One JSON message: plugins, validation, composition and submission, as POST /v1/messages and each of a batch. */
+async function submitJson(
+  c: Context<ApiEnv>,
+  deps: AppDeps,
+  json: unknown,
+  shared: ReturnType<typeof common>,
+): Promise<SubmitResult> {
+  // Plugins see (and may change) the request before it is validated, so what they make is checked too.
+  if (deps.plugins?.has("api:submit") && json && typeof json === "object" && !Array.isArray(json)) {
+    await deps.plugins.run("api:submit", {
+      request: json as Record<string, unknown>,
+      caller: { keyId: c.get("caller").keyId },
+    });
+  }
+  const request = parseMessageRequest(json);
+  const now = deps.clock.now();
+  const notBefore = request.sendAt === undefined ? undefined : scheduledTime(request.sendAt, now, deps);
+  const composed = composeMessage(request, { hostname: deps.config.hostname, now });
+  return deps.submit({
+    ...shared,
+    from: composed.from,
+    to: composed.to,
+    body: composed.body,
+    ...zoneOf(c, request.zone),
+    ...(notBefore === undefined ? {} : { notBefore }),
+  });
+}
+
+/** Runs `task` over `items`, at most `limit` at a time; the results keep the items' order. */
+async function mapConcurrently<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 /** The largest JSON request document: the composed message is counted against maxSize exactly by submit. */
@@ -188,10 +251,11 @@ function scheduledTime(sendAt: string, now: number, deps: AppDeps): number {
 /** 202 for a new message; 200 with the first answer when an Idempotency-Key matched (nothing new was queued). */
 function accepted(c: Context<ApiEnv>, result: SubmitResult) {
   c.header("location", `/v1/messages/${result.messageId}`);
-  return c.json(
-    { id: result.messageId, messageId: result.messageIdHeader, deliveries: result.deliveries },
-    result.duplicate ? 200 : 202,
-  );
+  return c.json(acceptedBody(result), result.duplicate ? 200 : 202);
+}
+
+function acceptedBody(result: SubmitResult) {
+  return { id: result.messageId, messageId: result.messageIdHeader, deliveries: result.deliveries };
 }
 
 /** The peer address under @hono/node-server (its bindings) or a Lambda function URL (the event); else none. */

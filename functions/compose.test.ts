@@ -2,19 +2,9 @@
 import { text } from "node:stream/consumers";
 import addressparser from "nodemailer/lib/addressparser";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../test/support/seeded-random.ts";
 import { composeMessage, parseMailboxString, textPassedAsIs } from "./compose.ts";
 import type { MessageRequest } from "./message-schema.ts";
-
-/** A small seeded PRNG (mulberry32), so a failure can be reproduced from its seed. */
-function random(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join("");
 const ODD = ["\t", "\x7f", "\x01", "\x0b", "\x1f", "é", "€", "😀", "\u2028", "\0"];
@@ -64,7 +54,7 @@ async function bothWays(request: MessageRequest): Promise<[string, string]> {
 
 describe("composeMessage for plain text", () => {
   it("gives nodemailer's bytes for texts it sends as they are (7bit)", async () => {
-    const next = random(9);
+    const next = seededRandom(9);
     let shortcut = 0;
     for (let i = 0; i < 300; i++) {
       const request = randomRequest(next, false);
@@ -76,7 +66,7 @@ describe("composeMessage for plain text", () => {
   });
 
   it("gives nodemailer's bytes when the text has controls, non-ASCII or long lines (no shortcut then)", async () => {
-    const next = random(17);
+    const next = seededRandom(17);
     for (let i = 0; i < 300; i++) {
       const request = randomRequest(next, true);
       const [fast, slow] = await bothWays(request);
@@ -107,7 +97,7 @@ describe("composeMessage for plain text", () => {
 
 describe("parseMailboxString", () => {
   it("reads a lone address as addressparser does, and anything else through it", () => {
-    const next = random(31);
+    const next = seededRandom(31);
     const alphabet = [
       "a",
       "Z",

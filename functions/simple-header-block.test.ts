@@ -2,18 +2,8 @@
 // (quotes, "=?", dots, upper case, long lines, spaces), compared with MailComposer's buildHeaders.
 import MailComposer from "nodemailer/lib/mail-composer";
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../test/support/seeded-random.ts";
 import { type SimpleHeaderFields, simpleHeaderBlock } from "./simple-header-block.ts";
-
-/** mulberry32: a failure is reproduced from its seed. */
-function random(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(next: () => number, list: readonly T[]): T => list[Math.floor(next() * list.length)]!;
 
@@ -75,7 +65,7 @@ function nodemailerBlock(fields: SimpleHeaderFields): string {
 
 describe("simpleHeaderBlock", () => {
   it("is nodemailer's block whenever it builds one, and builds one for most plain fields", () => {
-    const next = random(20261126);
+    const next = seededRandom(20261126);
     let built = 0;
     let declined = 0;
     for (let i = 0; i < 3000; i++) {

@@ -49,10 +49,11 @@ export function messageRoutes(deps: AppDeps): Hono<ApiEnv> {
     const results = await mapConcurrently(json, BATCH_CONCURRENCY, async (item, index) => {
       try {
         // A batch's Idempotency-Key covers each message by its place: a retried batch gets the first answers.
+        // The space cannot occur in a key a client sends, so no single message's key can match a batch's.
         const { idempotency } = shared;
         const result = await submitJson(c, deps, item, {
           ...shared,
-          ...(idempotency ? { idempotency: { ...idempotency, key: `${idempotency.key}#${index}` } } : {}),
+          ...(idempotency ? { idempotency: { ...idempotency, key: `${idempotency.key} ${index}` } } : {}),
         });
         return { status: result.duplicate ? 200 : 202, ...acceptedBody(result) };
       } catch (err) {

@@ -128,6 +128,11 @@ describe("mayNeedRewriting", () => {
     expect(flagged).toBeGreaterThan(5000);
   });
 
+  it("passes text without any SP as it is (base64, smtp-source's XXXX lines)", () => {
+    expect(mayNeedRewriting(Buffer.from("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n".repeat(50)))).toBe(false);
+    expect(mayNeedRewriting(Buffer.from("QUJD\tREVG\r\n"))).toBe(true);
+  });
+
   it("passes plain text as it is at every alignment (the fast path is taken)", () => {
     const text = Buffer.from("The quick brown fox jumps over the lazy dog 0123456789!\r\n".repeat(40));
     const backing = Buffer.alloc(text.length + 8);

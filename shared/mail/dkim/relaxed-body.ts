@@ -147,8 +147,9 @@ function zeroBytes(word: number): number {
  */
 export function mayNeedRewriting(chunk: Buffer): boolean {
   const n = chunk.length;
-  // TABs are rare: memchr finds them faster than any loop.
+  // TABs are rare, and many chunks have no SP at all (base64, smtp-source's XXXX lines): memchr settles those.
   if (chunk.indexOf(TAB) !== -1) return true;
+  if (chunk.indexOf(SP) === -1) return false;
   if (!LITTLE_ENDIAN) return chunk.indexOf("  ") !== -1 || chunk.indexOf(" \r") !== -1;
   const pairAt = (i: number) => chunk[i] === SP && (chunk[i + 1] === SP || chunk[i + 1] === CR);
   // Pairs that start before the first 4-byte boundary (the last of them ends in the first word).

@@ -47,13 +47,22 @@ export class ConnectionCache {
     }
   }
 
-  /** Closes the idle connections whose key starts with `prefix` (e.g. one domain's). */
-  closeWhere(prefix: string) {
+  /**
+   * Closes the idle connection whose key starts with `prefix` (e.g. one domain's) that has waited longest; false
+   * when there is none. A lane that gives back its slot closes one: the connection it held, or one just like it.
+   */
+  closeOneWhere(prefix: string): boolean {
+    let oldest: { key: string; list: SmtpClient[]; at: number } | undefined;
     for (const [key, list] of this.idle) {
-      if (!key.startsWith(prefix)) continue;
-      for (const c of list) c.close();
-      this.idle.delete(key);
+      // take() pops from the end, so the first of each list has waited longest.
+      if (key.startsWith(prefix) && list.length && (!oldest || list[0]!.lastUsedAt < oldest.at)) {
+        oldest = { key, list, at: list[0]!.lastUsedAt };
+      }
     }
+    if (!oldest) return false;
+    oldest.list.shift()!.close();
+    if (oldest.list.length === 0) this.idle.delete(oldest.key);
+    return true;
   }
 
   closeAll() {

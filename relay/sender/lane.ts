@@ -39,8 +39,8 @@ export interface LaneDeps {
   /** Unique per lane: the holder of its connection slot. */
   holder: string;
   next(): LeasedDelivery | undefined;
-  /** Resolves when new work for the lane's domain arrives, after `ms`, or when the sender stops. */
-  waitForWork(ms: number): Promise<void>;
+  /** Resolves when new work came ("work": another lane may have taken it), after `ms`, or when the lane should go. */
+  waitForWork(ms: number): Promise<"work" | "timeout" | "release">;
   /** Takes up to `max` more deliveries of `d`'s message out of the lane (the same domain, so one transaction). */
   siblings(d: LeasedDelivery, max: number): LeasedDelivery[];
   /** Puts a delivery back at the front of the lane, untried. */
@@ -128,8 +128,14 @@ async function deliverAll(
     if (!deps.running()) return;
     let d = deps.next();
     if (!d) {
-      await deps.waitForWork(LINGER_MS);
-      d = deps.running() ? deps.next() : undefined;
+      // New work wakes every lingering lane of the domain and one of them takes it: the others linger on for what
+      // is left of their time instead of giving up their connection (which the next burst would open again).
+      const until = performance.now() + LINGER_MS;
+      for (;;) {
+        const why = await deps.waitForWork(until - performance.now());
+        d = deps.running() ? deps.next() : undefined;
+        if (d || why !== "work" || performance.now() >= until) break;
+      }
       if (!d) return;
       // New work after a pause decides afresh, as a new lane would (MX answer, TLS policy); it keeps the connection
       // only when the new decision gives it the same key.

@@ -58,7 +58,7 @@ export class ZoneSender {
   /** Domains whose cluster-wide connection budget was full: not tried again before this time. */
   private readonly budgetFullUntil = new Map<string, number>();
   /** Lanes out of work that keep their connection a moment for more, by domain: called when work arrives. */
-  private readonly lingering = new Map<string, Set<() => void>>();
+  private readonly lingering = new Map<string, Set<(why: "work" | "release") => void>>();
   /** Deliveries being attempted right now; their leases are renewed too (a 1 GB message takes a while). */
   private readonly inFlight = new Set<string>();
   private running = false;
@@ -199,7 +199,7 @@ export class ZoneSender {
           list.push(d);
           this.pending.set(d.domain, list);
         }
-        if (leased.length) this.releaseLingering((domain) => this.pending.has(domain));
+        if (leased.length) this.wakeLingering((domain) => this.pending.has(domain), "work");
       }
       this.startLanes();
       if (!this.running) break;
@@ -239,9 +239,13 @@ export class ZoneSender {
     return dc[domain]?.maxConnections ?? dc.default?.maxConnections ?? 5;
   }
 
-  /** Wakes the lingering lanes of the domains `which` picks (those with new work, or all when stopping). */
+  /** Lingering lanes of the domains `which` picks end now (drained domains' connections are wanted, or stopping). */
   private releaseLingering(which: (domain: string) => boolean) {
-    for (const [domain, waiting] of this.lingering) if (which(domain)) for (const wake of [...waiting]) wake();
+    this.wakeLingering(which, "release");
+  }
+
+  private wakeLingering(which: (domain: string) => boolean, why: "work" | "release") {
+    for (const [domain, waiting] of this.lingering) if (which(domain)) for (const wake of [...waiting]) wake(why);
   }
 
   private startLanes() {
@@ -294,16 +298,16 @@ export class ZoneSender {
         return d;
       },
       waitForWork: (ms) =>
-        new Promise<void>((resolve) => {
-          const waiting = this.lingering.get(domain) ?? new Set<() => void>();
+        new Promise((resolve) => {
+          const waiting = this.lingering.get(domain) ?? new Set();
           this.lingering.set(domain, waiting);
-          const done = () => {
+          const done = (why: "work" | "release" | "timeout") => {
             clearTimeout(timer);
             waiting.delete(done);
             if (waiting.size === 0 && this.lingering.get(domain) === waiting) this.lingering.delete(domain);
-            resolve();
+            resolve(why);
           };
-          const timer = setTimeout(done, ms);
+          const timer = setTimeout(() => done("timeout"), Math.max(0, ms));
           waiting.add(done);
         }),
       siblings: (d, max) => {
